@@ -1,0 +1,7 @@
+"""Fixtures shared by the whole test run: each expensive thing starts once per session."""
+
+pytest_plugins = [
+    "tests.fixtures.llm",
+    "tests.fixtures.postgres",
+    "tests.fixtures.openai_server",
+]

@@ -1,0 +1,101 @@
+"""``Atomic``: the settings, models, tasks, store and exchange of one process, put together."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from atomic.exchange import Exchange, Result
+from atomic.models import Model
+from atomic.models._registry import ModelRegistry, default_registry
+from atomic.settings import AtomicSettings
+from atomic.storage import RunRecord, Store
+from atomic.tasks import Task, TaskCatalog
+from atomic.tasks._builtin import BUILTIN_TASKS
+
+__all__ = ["Atomic"]
+
+Out = TypeVar("Out")
+
+
+class Atomic:
+    """The entry point of the library.
+
+    ```python
+    async with await Atomic.open() as atomic:
+        result = await atomic.run("sentiment", {"text": "Thanks, it worked!"})
+        print(result.output, result.model_id, result.cost_usd)
+    ```
+    """
+
+    def __init__(
+        self,
+        settings: AtomicSettings,
+        registry: ModelRegistry,
+        tasks: TaskCatalog,
+        store: Store,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.tasks = tasks
+        self.store = store
+        self.exchange = Exchange(registry, store, settings)
+
+    @classmethod
+    async def open(
+        cls,
+        settings: AtomicSettings | None = None,
+        *,
+        models: Iterable[Model] | None = None,
+        tasks: Iterable[Task[Any, Any]] | None = None,
+    ) -> Atomic:
+        """Open the store (migrating it) and register models and tasks.
+
+        ``models`` replaces the models the settings would register; ``tasks`` is added to the
+        built-in tasks and those of ``ATOMIC_TASK_MODULES``.
+        """
+        settings = settings or AtomicSettings()
+        registry = ModelRegistry(models) if models is not None else default_registry(settings)
+        catalog = TaskCatalog(BUILTIN_TASKS)
+        for module in settings.task_modules:
+            catalog.add_module(module)
+        for task in tasks or ():
+            catalog.add(task)
+        store = await Store.open(settings.resolved_database_url())
+        return cls(settings, registry, catalog, store)
+
+    async def run(
+        self,
+        task: Task[Any, Out] | str,
+        task_input: BaseModel | Mapping[str, Any] | str,
+        *,
+        model: str | None = None,
+        tenant: str | None = None,
+    ) -> Result[Out]:
+        """Run a task (by object or name) on an input; see :meth:`Exchange.run`."""
+        resolved = self.tasks.get(task) if isinstance(task, str) else task
+        return await self.exchange.run(resolved, task_input, model=model, tenant=tenant)
+
+    async def get_run(self, run_id: str) -> RunRecord:
+        return await self.store.get_run(run_id, tenant=self.settings.tenant)
+
+    async def list_runs(self, *, limit: int = 20, task: str | None = None) -> list[RunRecord]:
+        return await self.store.list_runs(tenant=self.settings.tenant, limit=limit, task_name=task)
+
+    async def aclose(self) -> None:
+        await self.registry.aclose()
+        await self.store.close()
+
+    async def __aenter__(self) -> Atomic:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

@@ -1,0 +1,128 @@
+"""Atomic's settings: one object, read once from ``ATOMIC_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from atomic.errors import ConfigError
+
+__all__ = ["AtomicSettings", "ConstraintBackend", "PromptStorage"]
+
+
+class PromptStorage(StrEnum):
+    """How much of a rendered prompt the store keeps."""
+
+    FULL = "full"
+    HASH = "hash"
+
+
+class ConstraintBackend(StrEnum):
+    """Which engine turns an output schema into a decoding constraint on local models."""
+
+    LLGUIDANCE = "llguidance"
+    GBNF = "gbnf"
+
+
+def _default_home() -> Path:
+    xdg = os.environ.get("XDG_DATA_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".local" / "share") / "atomic"
+
+
+class AtomicSettings(BaseSettings):
+    """Every setting, with its ``ATOMIC_`` variable. Build once and pass it down.
+
+    >>> AtomicSettings(home="/tmp/atomic-doc").resolved_database_url()
+    'sqlite+aiosqlite:////tmp/atomic-doc/atomic.db'
+    """
+
+    model_config = SettingsConfigDict(env_prefix="ATOMIC_", extra="ignore")
+
+    home: Path = Field(
+        default_factory=_default_home,
+        description="Folder for the default database and assembled model files.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; SQLite under `home` when unset. "
+        "postgresql://… URLs use the psycopg driver.",
+    )
+    prompt_storage: PromptStorage = Field(
+        default=PromptStorage.FULL,
+        description="`full` stores rendered prompts; `hash` stores only their SHA-256.",
+    )
+    max_attempts: int = Field(
+        default=3, ge=1, le=10, description="Attempts per model: the first try plus re-asks."
+    )
+    threads: int = Field(
+        default_factory=lambda: max(1, min(os.cpu_count() or 1, 4)),
+        ge=1,
+        description="CPU threads for local models.",
+    )
+    constraint_backend: ConstraintBackend = Field(
+        default=ConstraintBackend.LLGUIDANCE,
+        description="Constrained-decoding engine for local models.",
+    )
+    local_models: list[str] = Field(
+        default_factory=lambda: ["llamacpp:smollm2-135m-instruct", "llamacpp:gemma-3-270m-it"],
+        description="Built-in local models to register.",
+    )
+    n_ctx: int = Field(default=4096, ge=256, description="Context window used for local models.")
+    openai_base_url: str | None = Field(
+        default=None,
+        description="An OpenAI-compatible endpoint to register (e.g. http://127.0.0.1:8000/v1).",
+    )
+    openai_models: list[str] = Field(
+        default_factory=list,
+        description="Model names served at `openai_base_url`, registered as `openai:<name>`.",
+    )
+    openai_api_key: SecretStr | None = Field(
+        default=None, description="Key for `openai_base_url`; falls back to OPENAI_API_KEY."
+    )
+    request_timeout: float = Field(default=60.0, gt=0, description="HTTP timeout in seconds.")
+    tenant: str = Field(default="default", description="Tenant that owns the rows written.")
+    task_modules: list[str] = Field(
+        default_factory=list,
+        description="Python modules whose `Task` objects are registered (e.g. `myapp.tasks`).",
+    )
+
+    @field_validator("home")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    def resolved_database_url(self) -> str:
+        """The async SQLAlchemy URL for the store."""
+        url = self.database_url or f"sqlite:///{self.home / 'atomic.db'}"
+        for plain, driver in (
+            ("sqlite://", "sqlite+aiosqlite://"),
+            ("postgresql://", "postgresql+psycopg://"),
+            ("postgres://", "postgresql+psycopg://"),
+        ):
+            if url.startswith(plain):
+                return driver + url[len(plain) :]
+        if url.startswith(("sqlite+aiosqlite://", "postgresql+psycopg://")):
+            return url
+        raise ConfigError(
+            f"ATOMIC_DATABASE_URL {url!r} is not a SQLite or PostgreSQL URL",
+            hint="use sqlite:///path/to/atomic.db or postgresql://user@host:port/db",
+            context={"database_url": url},
+        )
+
+    def api_key(self) -> str:
+        """The key for the OpenAI-compatible endpoint, or a ConfigError naming the variable."""
+        if self.openai_api_key is not None:
+            return self.openai_api_key.get_secret_value()
+        key = os.environ.get("OPENAI_API_KEY")
+        if key:
+            return key
+        raise ConfigError(
+            "no API key for the OpenAI-compatible endpoint",
+            hint="set ATOMIC_OPENAI_API_KEY or OPENAI_API_KEY (any value for a local server)",
+            context={"variable": "OPENAI_API_KEY"},
+        )
+

@@ -1,0 +1,15 @@
+"""Structured output: output types as schemas, decoding constraints, tolerant parsing, validation."""
+
+from atomic.structured._decode import Decoded, decode
+from atomic.structured._parse import ParseFailure, parse_tolerant
+from atomic.structured._schema import OutputKind, OutputSchema, format_validation_errors
+
+__all__ = [
+    "Decoded",
+    "OutputKind",
+    "OutputSchema",
+    "ParseFailure",
+    "decode",
+    "format_validation_errors",
+    "parse_tolerant",
+]
