@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+import datetime as dt
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
@@ -123,7 +123,7 @@ class TransactionFacts(BaseModel):
     """The facts an agent needs from a message about a payment or a card."""
 
     amount: Money | None = None
-    date: date | None = Field(default=None, description="The date the message mentions.")
+    date: dt.date | None = Field(default=None, description="The date the message mentions.")
     card_last_four: str | None = Field(default=None, pattern=r"^[0-9]{4}$")
     merchant: str | None = Field(default=None, max_length=80)
     references: list[Annotated[str, StringConstraints(max_length=40)]] = Field(
@@ -210,7 +210,7 @@ transaction_facts: Task[SupportMessage, TransactionFacts] = Task(
             ),
             TransactionFacts(
                 amount=Money(value=45.90, currency="EUR"),
-                date=date(2024, 3, 2),
+                date=dt.date(2024, 3, 2),
                 card_last_four="1234",
                 merchant="Lidl",
                 references=["TX-88812"],

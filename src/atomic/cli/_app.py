@@ -1,0 +1,243 @@
+"""The ``atomic`` command: models, tasks, run, runs, show, demo."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from atomic._client import Atomic
+from atomic.errors import AtomicError, InputValidationError
+from atomic.settings import AtomicSettings
+from atomic.tasks import Task
+
+from . import _render
+
+__all__ = ["app", "main"]
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="atomic",
+    help="Typed AI microtasks on a model exchange: run tasks on local and remote models, "
+    "with output that always matches its type, and every call recorded.\n\n"
+    "Settings come from ATOMIC_* environment variables (e.g. ATOMIC_HOME, ATOMIC_DATABASE_URL, "
+    "ATOMIC_OPENAI_BASE_URL, ATOMIC_OPENAI_MODELS).",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+
+console = Console()
+err_console = Console(stderr=True)
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="Database URL (overrides ATOMIC_DATABASE_URL).", show_default=False),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _settings(db: str | None = None, **overrides: Any) -> AtomicSettings:
+    try:
+        settings = AtomicSettings()
+    except ValueError as exc:  # pydantic's ValidationError: a bad ATOMIC_* variable
+        raise AtomicError(
+            f"invalid Atomic settings: {exc}", hint="fix the ATOMIC_* environment variable named"
+        ) from exc
+    changes = {k: v for k, v in {"database_url": db, **overrides}.items() if v is not None}
+    return settings.model_copy(update=changes) if changes else settings
+
+
+def _run(body: Callable[[], Awaitable[T]]) -> T:
+    """Run an async command body, turning Atomic errors into a clear message and exit code 2."""
+    try:
+        return asyncio.run(body())  # type: ignore[arg-type]
+    except AtomicError as exc:
+        err_console.print(_render.error_panel(exc))
+        raise typer.Exit(code=2) from None
+
+
+async def _open(settings: AtomicSettings) -> Atomic:
+    return await Atomic.open(settings)
+
+
+def _read_input(raw: str, task: Task[Any, Any]) -> Any:
+    """JSON text, ``@file.json``, or ``-`` for stdin; plain text fills a one-field input."""
+    if raw == "-":
+        raw = sys.stdin.read()
+    elif raw.startswith("@"):
+        path = Path(raw[1:])
+        try:
+            raw = path.read_text()
+        except OSError as exc:
+            raise InputValidationError(
+                f"cannot read input file {path}: {exc.strerror}",
+                errors=[str(exc)],
+                hint="check the path after @",
+                context={"path": str(path)},
+            ) from exc
+    try:
+        return json.loads(raw)
+    except ValueError:
+        fields = [n for n, f in task.input.model_fields.items() if f.is_required()]
+        if len(fields) == 1 and task.input.model_fields[fields[0]].annotation is str:
+            return {fields[0]: raw}
+        raise InputValidationError(
+            f"input for task {task.name!r} is not JSON: {raw[:60]!r}",
+            errors=["input: not valid JSON"],
+            hint=f"pass a JSON object with the fields {', '.join(task.input.model_fields)}, "
+            "or @file.json",
+            context={"task": task.name},
+        ) from None
+
+
+@app.command()
+def models(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """List the registered models and their cards."""
+    settings = _settings(db)
+
+    async def body() -> None:
+        from atomic.models._registry import default_registry
+
+        registry = default_registry(settings)
+        if as_json:
+            console.print_json(json.dumps([c.model_dump(mode="json") for c in registry.cards()]))
+        else:
+            console.print(_render.models_table(registry.cards()))
+
+    _run(body)
+
+
+@app.command()
+def tasks(db: DbOption = None) -> None:
+    """List the tasks this process knows (built-in ones and ATOMIC_TASK_MODULES)."""
+    settings = _settings(db)
+
+    async def body() -> None:
+        async with await _open(settings) as atomic:
+            console.print(_render.tasks_table(atomic.tasks))
+
+    _run(body)
+
+
+@app.command()
+def run(
+    task: Annotated[str, typer.Argument(help="Task name (see `atomic tasks`).")],
+    input: Annotated[
+        str,
+        typer.Option(
+            "--input",
+            "-i",
+            help="The input: JSON, @file.json, - for stdin, or plain text for one-field inputs.",
+        ),
+    ],
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Run on this model id only.")
+    ] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run a task on an input and print its typed output."""
+    settings = _settings(db)
+
+    async def body() -> None:
+        async with await _open(settings) as atomic:
+            spec = atomic.tasks.get(task)
+            data = _read_input(input, spec)
+            if model is not None:
+                atomic.registry.get(model)
+            result = await atomic.run(spec, data, model=model)
+            output = spec.schema.dump(result.output)
+            if as_json:
+                console.print_json(
+                    json.dumps(
+                        {
+                            "run_id": result.run_id,
+                            "model": result.model_id,
+                            "output": output,
+                            "attempts": result.attempts,
+                            "input_tokens": result.usage.input_tokens,
+                            "output_tokens": result.usage.output_tokens,
+                            "cost_usd": result.cost_usd,
+                            "latency_ms": result.latency_ms,
+                        }
+                    )
+                )
+                return
+            console.print_json(json.dumps(output, ensure_ascii=False))
+            console.print(
+                f"[dim]{result.run_id} · {result.model_id} · {result.attempts} attempt(s) · "
+                f"{result.usage.input_tokens}+{result.usage.output_tokens} tokens · "
+                f"{result.latency_ms:,.0f} ms · {_render.format_cost(result.cost_usd)}[/dim]"
+            )
+
+    _run(body)
+
+
+@app.command()
+def runs(
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many runs.")] = 20,
+    task: Annotated[str | None, typer.Option("--task", help="Only this task's runs.")] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List recent runs, newest first."""
+    settings = _settings(db)
+
+    async def body() -> None:
+        async with await _open(settings) as atomic:
+            found = await atomic.list_runs(limit=limit, task=task)
+            if as_json:
+                console.print_json(json.dumps([r.model_dump(mode="json") for r in found]))
+            elif not found:
+                console.print("No runs yet. Try `atomic demo` or `atomic run TASK --input ...`.")
+            else:
+                console.print(_render.runs_table(found))
+
+    _run(body)
+
+
+@app.command()
+def show(
+    run_id: Annotated[str, typer.Argument(help="A run id (see `atomic runs`).")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show one run: input, output, and every attempt with its prompt, raw output and errors."""
+    settings = _settings(db)
+
+    async def body() -> None:
+        async with await _open(settings) as atomic:
+            record = await atomic.get_run(run_id)
+            if as_json:
+                console.print_json(record.model_dump_json())
+            else:
+                console.print(_render.run_detail(record))
+
+    _run(body)
+
+
+@app.command()
+def demo(
+    db: DbOption = None,
+    models: Annotated[
+        list[str] | None,
+        typer.Option("--model", "-m", help="Models to run (default: the built-in local models)."),
+    ] = None,
+) -> None:
+    """Run the built-in tasks on sample support messages, offline, on the local models."""
+    from atomic.cli._demo import run_demo
+
+    settings = _settings(db)
+    _run(lambda: run_demo(settings, console, models))
+
+
+def main() -> None:
+    app()
