@@ -1,6 +1,21 @@
 """The store: runs and their attempts, in SQLite or PostgreSQL, behind one repository."""
 
-from atomic.storage._records import AttemptRecord, RunRecord, RunStatus, new_run_id, utcnow
+from atomic.storage._records import (
+    AttemptRecord,
+    OutcomeRecord,
+    RunRecord,
+    RunStatus,
+    new_run_id,
+    utcnow,
+)
 from atomic.storage._store import Store
 
-__all__ = ["AttemptRecord", "RunRecord", "RunStatus", "Store", "new_run_id", "utcnow"]
+__all__ = [
+    "AttemptRecord",
+    "OutcomeRecord",
+    "RunRecord",
+    "RunStatus",
+    "Store",
+    "new_run_id",
+    "utcnow",
+]

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-__all__ = ["AttemptRecord", "RunRecord", "RunStatus", "new_run_id", "utcnow"]
+__all__ = ["AttemptRecord", "OutcomeRecord", "RunRecord", "RunStatus", "new_run_id", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -73,3 +73,15 @@ class RunRecord(BaseModel):
     created_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
     attempts: list[AttemptRecord] = Field(default_factory=list)
+
+
+class OutcomeRecord(BaseModel):
+    """How a run really went, as the learner counted it: one per run, the latest word wins."""
+
+    run_id: str
+    tenant: str = "default"
+    task_name: str
+    model_id: str
+    reward: float = Field(ge=0.0, le=1.0, description="1 correct, 0 wrong, or a score between.")
+    source: str = Field(description="check, human, judge, ground_truth or feedback.")
+    created_at: datetime = Field(default_factory=utcnow)

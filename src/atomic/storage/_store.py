@@ -1,0 +1,393 @@
+"""The store: every run and every attempt, written before the caller sees a result."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any, cast
+
+from alembic.util import CommandError
+from pydantic_core import to_jsonable_python
+from sqlalchemy import event, select, update
+from sqlalchemy.engine import URL, Connection, CursorResult, make_url
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    IntegrityError,
+    NoSuchModuleError,
+    SQLAlchemyError,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import selectinload
+from sqlalchemy.pool import StaticPool
+
+from atomic.errors import RunNotFoundError, StorageError
+from atomic.storage._migrate import upgrade
+from atomic.storage._records import AttemptRecord, RunRecord, RunStatus
+from atomic.storage._tables import AttemptRow, RunRow
+
+__all__ = ["Store"]
+
+_ASYNC_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+psycopg",
+    "postgres": "postgresql+psycopg",
+    "postgresql+psycopg": "postgresql+psycopg",
+}
+_SQLITE_BUSY_TIMEOUT_MS = 30_000
+_PG_CONNECT_TIMEOUT_S = 10
+_URL_HINT = "set ATOMIC_DATABASE_URL to sqlite:///path/to/atomic.db or postgresql://user@host/db"
+
+
+class Store:
+    """Runs and their attempts in SQLite or PostgreSQL, behind one async repository.
+
+    ```python
+    store = await Store.open("sqlite+aiosqlite:///atomic.db")
+    await store.start_run(run)
+    ...
+    print(await store.list_runs(limit=5))
+    await store.close()
+    ```
+
+    Every write is committed before the method returns. Database failures a user can hit
+    (an unreachable server, an unwritable path) raise :class:`atomic.errors.StorageError`.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        """Wrap an engine as it is; :meth:`open` is the usual way in."""
+        self._engine = engine
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    async def open(cls, url: str, *, migrate: bool = True) -> Store:
+        """Connect to the database at ``url`` and, unless ``migrate=False``, migrate it to head.
+
+        ``url`` is an async SQLAlchemy URL (``sqlite+aiosqlite:///path`` or
+        ``postgresql+psycopg://user:pw@host/db``); plain ``sqlite://`` and ``postgresql://`` URLs
+        get those drivers. A SQLite file's folder is created if missing.
+        """
+        engine = _create_engine(url)
+        store = cls(engine)
+        try:
+            async with store._translate_errors("open the store"):
+                async with engine.connect():
+                    pass
+                if migrate:
+                    await upgrade(engine)
+        except BaseException:
+            await engine.dispose()
+            raise
+        return store
+
+    @property
+    def url(self) -> str:
+        """The database URL with any password masked, safe to print."""
+        return self._engine.url.render_as_string(hide_password=True)
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The one SQLAlchemy engine behind this store (for migration tooling and tests)."""
+        return self._engine
+
+    async def close(self) -> None:
+        """Close every pooled connection; call it once the store is no longer needed."""
+        await self._engine.dispose()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def start_run(self, run: RunRecord) -> None:
+        """Insert a new run (and any attempts it already carries)."""
+        async with self._translate_errors(f"record run {run.id!r}"), self._sessions.begin() as s:
+            s.add(_run_row(run))
+            s.add_all(_attempt_row(attempt) for attempt in run.attempts)
+
+    async def record_attempt(self, attempt: AttemptRecord) -> None:
+        """Insert one attempt of a run already started with :meth:`start_run`."""
+        action = f"record attempt {attempt.index} of run {attempt.run_id!r}"
+        async with self._translate_errors(action), self._sessions.begin() as session:
+            session.add(_attempt_row(attempt))
+
+    async def finish_run(self, run: RunRecord) -> None:
+        """Write a run's outcome: status, model, output or error, usage, cost and timings."""
+        statement = (
+            update(RunRow)
+            .where(RunRow.id == run.id, RunRow.tenant == run.tenant)
+            .values(
+                status=RunStatus(run.status).value,
+                model_id=run.model_id,
+                output=_jsonable(run.output),
+                error_code=run.error_code,
+                error=_jsonable(run.error),
+                input_tokens=run.input_tokens,
+                output_tokens=run.output_tokens,
+                cost_usd=run.cost_usd,
+                latency_ms=run.latency_ms,
+                finished_at=run.finished_at,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        async with self._translate_errors(f"finish run {run.id!r}"), self._sessions.begin() as s:
+            result = cast(CursorResult[Any], await s.execute(statement))
+            if result.rowcount == 0:
+                raise _run_not_found(run.id, run.tenant)
+
+    async def get_run(self, run_id: str, *, tenant: str = "default") -> RunRecord:
+        """The run ``run_id`` of ``tenant``, with its attempts in order."""
+        statement = (
+            select(RunRow)
+            .where(RunRow.id == run_id, RunRow.tenant == tenant)
+            .options(selectinload(RunRow.attempts))
+        )
+        async with self._translate_errors(f"read run {run_id!r}"), self._sessions() as session:
+            row = (await session.execute(statement)).scalar_one_or_none()
+            if row is None:
+                raise _run_not_found(run_id, tenant)
+            return _run_record(row, [_attempt_record(a) for a in row.attempts])
+
+    async def list_runs(
+        self, *, tenant: str = "default", limit: int = 20, task_name: str | None = None
+    ) -> list[RunRecord]:
+        """Up to ``limit`` runs of ``tenant``, newest first; their ``attempts`` are not loaded."""
+        if limit < 0:
+            raise ValueError(f"limit must be 0 or more, not {limit}")
+        statement = select(RunRow).where(RunRow.tenant == tenant)
+        if task_name is not None:
+            statement = statement.where(RunRow.task_name == task_name)
+        # The id breaks ties between runs created in the same microsecond; it sorts by time too.
+        statement = statement.order_by(RunRow.created_at.desc(), RunRow.id.desc()).limit(limit)
+        async with self._translate_errors("list runs"), self._sessions() as session:
+            rows = (await session.execute(statement)).scalars().all()
+            return [_run_record(row, []) for row in rows]
+
+    @asynccontextmanager
+    async def _translate_errors(self, action: str) -> AsyncIterator[None]:
+        try:
+            yield
+        except (SQLAlchemyError, CommandError, OSError) as exc:
+            raise _storage_error(self._engine.url, action, exc) from exc
+
+
+def _create_engine(url: str) -> AsyncEngine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StorageError(
+            f"{url!r} is not a database URL",
+            hint=_URL_HINT,
+            context={"url": url},
+        ) from exc
+    driver = _ASYNC_DRIVERS.get(parsed.drivername)
+    if driver is None:
+        raise StorageError(
+            f"the store supports SQLite and PostgreSQL, not {parsed.drivername!r} "
+            f"({parsed.render_as_string(hide_password=True)})",
+            hint=_URL_HINT,
+            context={"url": parsed.render_as_string(hide_password=True)},
+        )
+    parsed = parsed.set(drivername=driver)
+    try:
+        if driver.startswith("sqlite"):
+            return _create_sqlite_engine(parsed)
+        connect_args: dict[str, Any] = {}
+        if "connect_timeout" not in parsed.query:
+            # libpq waits forever for a host that drops packets; a store should say so instead.
+            connect_args["connect_timeout"] = _PG_CONNECT_TIMEOUT_S
+        return create_async_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise _storage_error(parsed, "create a database engine", exc) from exc
+
+
+def _create_sqlite_engine(url: URL) -> AsyncEngine:
+    database = url.database or ""
+    in_memory = database in ("", ":memory:")
+    if not in_memory and not database.startswith("file:"):
+        folder = Path(database).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot create the folder {str(folder)!r} for the SQLite database "
+                f"{url.render_as_string(hide_password=True)}: {exc.strerror or exc}",
+                hint="point ATOMIC_HOME or ATOMIC_DATABASE_URL at a folder you can write to",
+                context={"url": url.render_as_string(hide_password=True), "folder": str(folder)},
+            ) from exc
+    # An in-memory database lives in one connection: share it, or each query sees an empty one.
+    pool: dict[str, Any] = {"poolclass": StaticPool} if in_memory else {}
+    engine = create_async_engine(url, **pool)
+    event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
+    event.listen(engine.sync_engine, "begin", _on_sqlite_begin)
+    return engine
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # The driver's own implicit transactions skip DDL and cannot take the write lock up front;
+    # `_on_sqlite_begin` issues BEGIN itself instead (SQLAlchemy's documented aiosqlite recipe).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cursor.close()
+
+
+def _on_sqlite_begin(connection: Connection) -> None:
+    mode = connection.get_execution_options().get("atomic_sqlite_begin", "")
+    connection.exec_driver_sql(f"BEGIN {mode}".rstrip())
+
+
+def _storage_error(url: URL, action: str, exc: BaseException) -> StorageError:
+    masked = url.render_as_string(hide_password=True)
+    reason = str(exc.orig) if isinstance(exc, DBAPIError) else str(exc)
+    reason = reason.strip().splitlines()[0] if reason.strip() else type(exc).__name__
+    return StorageError(
+        f"could not {action} at {masked}: {reason}",
+        hint=_hint(url, exc, reason),
+        context={"url": masked, "action": action, "reason": reason},
+    )
+
+
+def _hint(url: URL, exc: BaseException, reason: str) -> str:
+    lowered = reason.lower()
+    if isinstance(exc, CommandError):
+        return (
+            "the database was migrated by a newer Atomic: upgrade atomic, "
+            "or point ATOMIC_DATABASE_URL at another database"
+        )
+    if "no such table" in lowered or ("relation" in lowered and "does not exist" in lowered):
+        return "the database has no Atomic tables yet: open it with Store.open(url, migrate=True)"
+    if isinstance(exc, IntegrityError):
+        return (
+            "each run id and attempt index is stored once, and a run must be started "
+            "(Store.start_run) before its attempts are recorded"
+        )
+    if url.get_backend_name() == "sqlite":
+        if "locked" in lowered or "busy" in lowered:
+            return (
+                "another process held the SQLite write lock too long; retry, "
+                "or use PostgreSQL for many concurrent writers"
+            )
+        return (
+            f"check that {url.database!r} is a file you can write to, in a folder you can "
+            "write to; ATOMIC_HOME or ATOMIC_DATABASE_URL choose another location"
+        )
+    where = f"{url.host or 'localhost'}:{url.port or 5432}"
+    return (
+        f"check that PostgreSQL is running and accepts connections at {where}, that the "
+        f"database {url.database!r} exists and that user {url.username!r} may log in; "
+        "ATOMIC_DATABASE_URL sets the URL"
+    )
+
+
+def _run_not_found(run_id: str, tenant: str) -> RunNotFoundError:
+    return RunNotFoundError(
+        f"no run {run_id!r} in tenant {tenant!r}",
+        hint="`atomic runs` lists the recent runs and their ids",
+        context={"run_id": run_id, "tenant": tenant},
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    # Outputs may hold values json.dumps rejects (datetimes, enums, models); store their JSON form.
+    return to_jsonable_python(value)
+
+
+def _run_row(run: RunRecord) -> RunRow:
+    return RunRow(
+        id=run.id,
+        tenant=run.tenant,
+        task_name=run.task_name,
+        task_version=run.task_version,
+        input=_jsonable(run.input),
+        status=RunStatus(run.status).value,
+        model_id=run.model_id,
+        output=_jsonable(run.output),
+        error_code=run.error_code,
+        error=_jsonable(run.error),
+        input_tokens=run.input_tokens,
+        output_tokens=run.output_tokens,
+        cost_usd=run.cost_usd,
+        latency_ms=run.latency_ms,
+        created_at=run.created_at,
+        finished_at=run.finished_at,
+    )
+
+
+def _attempt_row(attempt: AttemptRecord) -> AttemptRow:
+    return AttemptRow(
+        run_id=attempt.run_id,
+        index=attempt.index,
+        model_id=attempt.model_id,
+        strategy=attempt.strategy,
+        prompt=attempt.prompt,
+        prompt_sha256=attempt.prompt_sha256,
+        raw_output=attempt.raw_output,
+        parsed_output=_jsonable(attempt.parsed_output),
+        validation_errors=list(attempt.validation_errors),
+        input_tokens=attempt.input_tokens,
+        output_tokens=attempt.output_tokens,
+        cost_usd=attempt.cost_usd,
+        price=_jsonable(attempt.price),
+        latency_ms=attempt.latency_ms,
+        error_code=attempt.error_code,
+        error_message=attempt.error_message,
+        created_at=attempt.created_at,
+    )
+
+
+def _run_record(row: RunRow, attempts: list[AttemptRecord]) -> RunRecord:
+    return RunRecord(
+        id=row.id,
+        tenant=row.tenant,
+        task_name=row.task_name,
+        task_version=row.task_version,
+        input=row.input,
+        status=RunStatus(row.status),
+        model_id=row.model_id,
+        output=row.output,
+        error_code=row.error_code,
+        error=row.error,
+        input_tokens=row.input_tokens,
+        output_tokens=row.output_tokens,
+        cost_usd=row.cost_usd,
+        latency_ms=row.latency_ms,
+        created_at=row.created_at,
+        finished_at=row.finished_at,
+        attempts=attempts,
+    )
+
+
+def _attempt_record(row: AttemptRow) -> AttemptRecord:
+    return AttemptRecord(
+        run_id=row.run_id,
+        index=row.index,
+        model_id=row.model_id,
+        strategy=row.strategy,
+        prompt=row.prompt,
+        prompt_sha256=row.prompt_sha256,
+        raw_output=row.raw_output,
+        parsed_output=row.parsed_output,
+        validation_errors=row.validation_errors,
+        input_tokens=row.input_tokens,
+        output_tokens=row.output_tokens,
+        cost_usd=row.cost_usd,
+        price=row.price,
+        latency_ms=row.latency_ms,
+        error_code=row.error_code,
+        error_message=row.error_message,
+        created_at=row.created_at,
+    )

@@ -1,0 +1,126 @@
+"""The ``runs`` and ``attempts`` tables, declared once for SQLite and PostgreSQL alike.
+
+The migration in ``migrations/versions`` creates the same schema by hand; a test checks that the
+two agree, so a change here needs a new migration.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+__all__ = ["AttemptRow", "Base", "RunRow", "UTCDateTime", "json_type"]
+
+# Stable constraint names, so later migrations can alter them on every back end (SQLite's batch
+# mode needs names to find constraints again).
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def json_type() -> sa.types.TypeEngine[Any]:
+    """JSON everywhere, JSONB on PostgreSQL; Python ``None`` is stored as SQL ``NULL``."""
+    return sa.JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """A timezone-aware datetime that always comes back in UTC.
+
+    SQLite has no timezone type, so values are normalised to UTC before they are written (which
+    also keeps its text timestamps sortable) and marked as UTC when read. A naive datetime is
+    taken to be UTC already.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class RunRow(Base):
+    """One task call as the caller saw it (mirrors :class:`atomic.storage.RunRecord`)."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(sa.String(), primary_key=True)
+    tenant: Mapped[str] = mapped_column(sa.String(), nullable=False)
+    task_name: Mapped[str] = mapped_column(sa.String(), nullable=False)
+    task_version: Mapped[str] = mapped_column(sa.String(), nullable=False)
+    input: Mapped[Any] = mapped_column(json_type(), nullable=False)
+    status: Mapped[str] = mapped_column(sa.String(), nullable=False)
+    model_id: Mapped[str | None] = mapped_column(sa.String(), nullable=True)
+    output: Mapped[Any] = mapped_column(json_type(), nullable=True)
+    error_code: Mapped[str | None] = mapped_column(sa.String(), nullable=True)
+    error: Mapped[Any] = mapped_column(json_type(), nullable=True)
+    input_tokens: Mapped[int] = mapped_column(sa.Integer(), nullable=False)
+    output_tokens: Mapped[int] = mapped_column(sa.Integer(), nullable=False)
+    cost_usd: Mapped[float] = mapped_column(sa.Double(), nullable=False)
+    latency_ms: Mapped[float] = mapped_column(sa.Double(), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    attempts: Mapped[list[AttemptRow]] = relationship(
+        back_populates="run",
+        order_by="AttemptRow.index",
+        lazy="raise",
+        passive_deletes=True,
+    )
+
+    __table_args__ = (
+        # `atomic runs` lists a tenant's newest runs first; the task filter narrows it.
+        sa.Index("ix_runs_tenant_created_at", "tenant", "created_at"),
+        sa.Index("ix_runs_task_name", "task_name"),
+    )
+
+
+class AttemptRow(Base):
+    """One model call inside a run (mirrors :class:`atomic.storage.AttemptRecord`)."""
+
+    __tablename__ = "attempts"
+
+    run_id: Mapped[str] = mapped_column(
+        sa.String(), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    index: Mapped[int] = mapped_column(sa.Integer(), primary_key=True, autoincrement=False)
+    model_id: Mapped[str] = mapped_column(sa.String(), nullable=False)
+    strategy: Mapped[str] = mapped_column(sa.String(), nullable=False)
+    prompt: Mapped[str | None] = mapped_column(sa.Text(), nullable=True)
+    prompt_sha256: Mapped[str] = mapped_column(sa.String(), nullable=False)
+    raw_output: Mapped[str | None] = mapped_column(sa.Text(), nullable=True)
+    parsed_output: Mapped[Any] = mapped_column(json_type(), nullable=True)
+    validation_errors: Mapped[Any] = mapped_column(json_type(), nullable=False)
+    input_tokens: Mapped[int] = mapped_column(sa.Integer(), nullable=False)
+    output_tokens: Mapped[int] = mapped_column(sa.Integer(), nullable=False)
+    cost_usd: Mapped[float] = mapped_column(sa.Double(), nullable=False)
+    price: Mapped[Any] = mapped_column(json_type(), nullable=False)
+    latency_ms: Mapped[float] = mapped_column(sa.Double(), nullable=False)
+    error_code: Mapped[str | None] = mapped_column(sa.String(), nullable=True)
+    error_message: Mapped[str | None] = mapped_column(sa.Text(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+    run: Mapped[RunRow] = relationship(back_populates="attempts", lazy="raise")
