@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from atomic.exchange import Exchange, Result
+from atomic.exchange import AuctionRecord, Exchange, Objective, Result
 from atomic.models import Model
 from atomic.models._registry import ModelRegistry, default_registry
 from atomic.settings import AtomicSettings
@@ -37,12 +37,14 @@ class Atomic:
         registry: ModelRegistry,
         tasks: TaskCatalog,
         store: Store,
+        *,
+        seed: int | None = None,
     ) -> None:
         self.settings = settings
         self.registry = registry
         self.tasks = tasks
         self.store = store
-        self.exchange = Exchange(registry, store, settings)
+        self.exchange = Exchange(registry, store, settings, seed=seed)
 
     @classmethod
     async def open(
@@ -51,11 +53,13 @@ class Atomic:
         *,
         models: Iterable[Model] | None = None,
         tasks: Iterable[Task[Any, Any]] | None = None,
+        seed: int | None = None,
     ) -> Atomic:
         """Open the store (migrating it) and register models and tasks.
 
         ``models`` replaces the models the settings would register; ``tasks`` is added to the
-        built-in tasks and those of ``ATOMIC_TASK_MODULES``.
+        built-in tasks and those of ``ATOMIC_TASK_MODULES``; ``seed`` makes exploration
+        repeatable. The learner's persisted state is restored.
         """
         settings = settings or AtomicSettings()
         registry = ModelRegistry(models) if models is not None else default_registry(settings)
@@ -65,7 +69,9 @@ class Atomic:
         for task in tasks or ():
             catalog.add(task)
         store = await Store.open(settings.resolved_database_url())
-        return cls(settings, registry, catalog, store)
+        atomic = cls(settings, registry, catalog, store, seed=seed)
+        await atomic.exchange.restore()
+        return atomic
 
     async def run(
         self,
@@ -73,11 +79,43 @@ class Atomic:
         task_input: BaseModel | Mapping[str, Any] | str,
         *,
         model: str | None = None,
+        models: Sequence[str] | None = None,
+        exclude: Sequence[str] = (),
+        objective: Objective | None = None,
+        max_cost_usd: float | None = None,
+        deadline_s: float | None = None,
         tenant: str | None = None,
     ) -> Result[Out]:
-        """Run a task (by object or name) on an input; see :meth:`Exchange.run`."""
+        """Run a task (by object or name) on an input through the exchange.
+
+        See :meth:`atomic.exchange.Exchange.run` for the arguments.
+        """
         resolved = self.tasks.get(task) if isinstance(task, str) else task
-        return await self.exchange.run(resolved, task_input, model=model, tenant=tenant)
+        return await self.exchange.run(
+            resolved,
+            task_input,
+            model=model,
+            models=models,
+            exclude=exclude,
+            objective=objective,
+            max_cost_usd=max_cost_usd,
+            deadline_s=deadline_s,
+            tenant=tenant,
+        )
+
+    async def record_outcome(
+        self, run_id: str, reward: float | bool, *, source: str = "feedback"
+    ) -> None:
+        """Report, now or much later, whether a run's output was right (see Exchange)."""
+        await self.exchange.record_outcome(
+            run_id, reward, source=source, tenant=self.settings.tenant
+        )
+
+    async def explain(self, run_id: str) -> AuctionRecord:
+        """The auction behind a run: every bid, exclusion and reason."""
+        await self.store.get_run(run_id, tenant=self.settings.tenant)
+        data = await self.store.get_auction(run_id, tenant=self.settings.tenant)
+        return AuctionRecord.model_validate(data)
 
     async def get_run(self, run_id: str) -> RunRecord:
         return await self.store.get_run(run_id, tenant=self.settings.tenant)

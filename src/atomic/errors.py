@@ -238,5 +238,5 @@ class TransportError(ModelError):
     is_retryable = True
 
 
-class TimeoutError(TransportError):  # noqa: A001 - the name users expect, namespaced by module
+class TimeoutError(TransportError):  # the name users expect, namespaced by the module
     code = "model.timeout"

@@ -125,4 +125,3 @@ class AtomicSettings(BaseSettings):
             hint="set ATOMIC_OPENAI_API_KEY or OPENAI_API_KEY (any value for a local server)",
             context={"variable": "OPENAI_API_KEY"},
         )
-

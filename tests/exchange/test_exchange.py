@@ -36,18 +36,20 @@ def _settings(tmp_path: Path, store_url: str, **extra: object) -> AtomicSettings
 
 
 @pytest.fixture
-async def cheap_and_dear(tmp_path: Path, store_url: str) -> AsyncIterator[tuple[Atomic, ScriptedModel, ScriptedModel]]:
+async def cheap_and_dear(
+    tmp_path: Path, store_url: str
+) -> AsyncIterator[tuple[Atomic, ScriptedModel, ScriptedModel]]:
     cheap = ScriptedModel(
         ['{"label": "angry"}', '{"label": "happy"}'],
         card=function_card("scripted:cheap", price=Price(per_call=0.001)),
     )
     dear = ScriptedModel(
         ['{"label": "sad"}'],
-        card=function_card(
-            "scripted:dear", price=Price(per_call=0.05), residency=Residency.CLOUD
-        ),
+        card=function_card("scripted:dear", price=Price(per_call=0.05), residency=Residency.CLOUD),
     )
-    atomic = await Atomic.open(_settings(tmp_path, store_url), models=[dear, cheap], tasks=[mood, secret_mood])
+    atomic = await Atomic.open(
+        _settings(tmp_path, store_url), models=[dear, cheap], tasks=[mood, secret_mood]
+    )
     yield atomic, cheap, dear
     await atomic.aclose()
 
@@ -55,7 +57,7 @@ async def cheap_and_dear(tmp_path: Path, store_url: str) -> AsyncIterator[tuple[
 async def test_run_and_every_attempt_are_stored(
     cheap_and_dear: tuple[Atomic, ScriptedModel, ScriptedModel],
 ) -> None:
-    atomic, cheap, dear = cheap_and_dear
+    atomic, _cheap, dear = cheap_and_dear
     result = await atomic.run("mood", {"text": "sunny day"})
     assert result.output == "happy"
     assert result.model_id == "scripted:cheap"  # the cheaper of two eligible models
@@ -69,9 +71,14 @@ async def test_run_and_every_attempt_are_stored(
     assert stored.task_name == "mood"
     assert stored.model_id == "scripted:cheap"
     assert [a.raw_output for a in stored.attempts] == ['{"label": "angry"}', '{"label": "happy"}']
-    assert stored.attempts[0].validation_errors[0].startswith("output: Input should be 'happy' or 'sad'")
+    assert (
+        stored.attempts[0]
+        .validation_errors[0]
+        .startswith("output: Input should be 'happy' or 'sad'")
+    )
     assert stored.attempts[1].validation_errors == []
-    assert stored.attempts[0].prompt is not None and "sunny day" in stored.attempts[0].prompt
+    assert stored.attempts[0].prompt is not None
+    assert "sunny day" in stored.attempts[0].prompt
     assert len(stored.attempts[0].prompt_sha256) == 64
     assert stored.attempts[0].price["per_call"] == 0.001
     assert stored.cost_usd == pytest.approx(0.002)
@@ -101,7 +108,9 @@ async def test_bad_input_names_the_field_and_stores_nothing(
 
 async def test_a_failed_run_is_stored_with_its_error(tmp_path: Path, store_url: str) -> None:
     model = ScriptedModel(["meh", "meh", "meh"], id="scripted:vague")
-    async with await Atomic.open(_settings(tmp_path, store_url), models=[model], tasks=[mood]) as atomic:
+    async with await Atomic.open(
+        _settings(tmp_path, store_url), models=[model], tasks=[mood]
+    ) as atomic:
         with pytest.raises(OutputValidationError) as caught:
             await atomic.run("mood", {"text": "x"})
         run_id = caught.value.context["run_id"]

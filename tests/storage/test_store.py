@@ -320,7 +320,14 @@ async def test_migration_creates_exactly_the_declared_tables(store: Store) -> No
                 {i["name"] for i in inspect(sync).get_indexes("runs")},
             )
         )
-    assert tables == {"runs", "attempts", "atomic_alembic_version"}
+    assert tables == {
+        "runs",
+        "attempts",
+        "auctions",
+        "outcomes",
+        "learner_states",
+        "atomic_alembic_version",
+    }
     assert indexes == {"ix_runs_tenant_created_at", "ix_runs_task_name"}
 
 
@@ -359,7 +366,7 @@ def test_migration_scripts_are_found_inside_the_package() -> None:
     assert MIGRATIONS_DIR.parent.name == "storage"
     assert (MIGRATIONS_DIR / "env.py").is_file()
     assert (MIGRATIONS_DIR / "script.py.mako").is_file()
-    assert head_revision() == "0001"
+    assert head_revision() == "0002"
 
 
 async def test_without_migrating_an_empty_database_says_how_to_fix_it(store_url: str) -> None:

@@ -67,7 +67,10 @@ async def test_failed_check_is_reasked_with_its_reason() -> None:
     model = ScriptedModel(['{"urgency": 2, "team": "cards"}', '{"urgency": 5, "team": "cards"}'])
     outcome = await attempt_model(triage, Ticket(text="stolen card"), model)
     assert outcome.output.urgency == 5
-    assert "check urgent_if_stolen: a stolen card is urgency 5" in model.requests[1].messages[-1].content
+    assert (
+        "check urgent_if_stolen: a stolen card is urgency 5"
+        in model.requests[1].messages[-1].content
+    )
 
 
 async def test_never_valid_raises_with_raw_text_and_errors() -> None:

@@ -18,6 +18,7 @@ from atomic.settings import AtomicSettings
 from atomic.tasks import Task
 
 from . import _render
+from ._bench import bench_app
 
 __all__ = ["app", "main"]
 
@@ -225,6 +226,28 @@ def show(
 
 
 @app.command()
+def explain(
+    run_id: Annotated[str, typer.Argument(help="A run id (see `atomic runs`).")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Explain why a run went to its model: every bid, exclusion, score and the runner-up."""
+    from atomic.cli._explain import explain_view
+
+    settings = _settings(db)
+
+    async def body() -> None:
+        async with await _open(settings) as atomic:
+            record = await atomic.explain(run_id)
+            if as_json:
+                console.print_json(record.model_dump_json())
+            else:
+                console.print(explain_view(record))
+
+    _run(body)
+
+
+@app.command()
 def demo(
     db: DbOption = None,
     models: Annotated[
@@ -237,6 +260,9 @@ def demo(
 
     settings = _settings(db)
     _run(lambda: run_demo(settings, console, models))
+
+
+app.add_typer(bench_app, name="bench")
 
 
 def main() -> None:

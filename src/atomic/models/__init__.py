@@ -10,20 +10,41 @@ from atomic.models._card import (
     parse_model_id,
 )
 from atomic.models._function import FunctionModel, ScriptedModel, function_card
+from atomic.models._llamacpp import LlamaCppModel
+from atomic.models._local import BUILTIN_LOCAL_IDS, builtin_local_model
+from atomic.models._openai import OpenAICompatModel
+from atomic.models._replay import (
+    ReplayModel,
+    RouterBenchData,
+    RouterBenchRow,
+    load_routerbench,
+    replay_model_id,
+    replay_models,
+)
 
 __all__ = [
+    "BUILTIN_LOCAL_IDS",
     "FunctionModel",
+    "LlamaCppModel",
     "Message",
     "Model",
     "ModelCard",
     "ModelRequest",
     "ModelResponse",
+    "OpenAICompatModel",
     "OutputSpec",
     "OutputStrategy",
     "Price",
+    "ReplayModel",
     "Residency",
+    "RouterBenchData",
+    "RouterBenchRow",
     "ScriptedModel",
     "Usage",
+    "builtin_local_model",
     "function_card",
+    "load_routerbench",
     "parse_model_id",
+    "replay_model_id",
+    "replay_models",
 ]

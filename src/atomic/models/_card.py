@@ -98,6 +98,12 @@ class ModelCard(BaseModel):
     latency_prior_ms: float = Field(
         default=1000.0, ge=0, description="Expected latency of one call before any history."
     )
+    quality_prior: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Expected P(success) before any outcome is seen (a published score, say).",
+    )
     description: str = ""
 
     @field_validator("id")

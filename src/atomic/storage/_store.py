@@ -24,9 +24,16 @@ from sqlalchemy.orm import selectinload
 from sqlalchemy.pool import StaticPool
 
 from atomic.errors import RunNotFoundError, StorageError
+from atomic.storage._ledger import (
+    LearnerStates,
+    auction_row,
+    learner_rows,
+    outcome_record,
+    outcome_row,
+)
 from atomic.storage._migrate import upgrade
-from atomic.storage._records import AttemptRecord, RunRecord, RunStatus
-from atomic.storage._tables import AttemptRow, RunRow
+from atomic.storage._records import AttemptRecord, OutcomeRecord, RunRecord, RunStatus
+from atomic.storage._tables import AttemptRow, AuctionRow, LearnerStateRow, OutcomeRow, RunRow
 
 __all__ = ["Store"]
 
@@ -120,8 +127,17 @@ class Store:
         async with self._translate_errors(action), self._sessions.begin() as session:
             session.add(_attempt_row(attempt))
 
-    async def finish_run(self, run: RunRecord) -> None:
-        """Write a run's outcome: status, model, output or error, usage, cost and timings."""
+    async def finish_run(
+        self,
+        run: RunRecord,
+        *,
+        auction: dict[str, Any] | None = None,
+        outcome: OutcomeRecord | None = None,
+        learner_states: LearnerStates = (),
+    ) -> None:
+        """Write a run's outcome: status, model, output or error, usage, cost and timings;
+        with, in the same transaction, its auction record, the outcome the learner counted,
+        and the learner's changed posteriors."""
         statement = (
             update(RunRow)
             .where(RunRow.id == run.id, RunRow.tenant == run.tenant)
@@ -143,6 +159,62 @@ class Store:
             result = cast(CursorResult[Any], await s.execute(statement))
             if result.rowcount == 0:
                 raise _run_not_found(run.id, run.tenant)
+            if auction is not None:
+                s.add(auction_row(run, auction))
+            if outcome is not None:
+                await s.merge(outcome_row(outcome))
+            for row in learner_rows(learner_states):
+                await s.merge(row)
+
+    async def get_auction(self, run_id: str, *, tenant: str = "default") -> dict[str, Any]:
+        """The auction record of a run, as stored."""
+        statement = select(AuctionRow.record).where(
+            AuctionRow.run_id == run_id, AuctionRow.tenant == tenant
+        )
+        async with self._translate_errors(f"read the auction of {run_id!r}"), self._sessions() as s:
+            record = (await s.execute(statement)).scalar_one_or_none()
+        if record is None:
+            raise RunNotFoundError(
+                f"run {run_id!r} of tenant {tenant!r} has no auction record",
+                hint="`atomic runs` lists runs; runs that failed before an auction have none",
+                context={"run_id": run_id, "tenant": tenant},
+            )
+        return cast(dict[str, Any], record)
+
+    async def get_outcome(self, run_id: str, *, tenant: str = "default") -> OutcomeRecord | None:
+        """The outcome the learner counted for a run, if any."""
+        statement = select(OutcomeRow).where(
+            OutcomeRow.run_id == run_id, OutcomeRow.tenant == tenant
+        )
+        async with self._translate_errors(f"read the outcome of {run_id!r}"), self._sessions() as s:
+            row = (await s.execute(statement)).scalar_one_or_none()
+            return None if row is None else outcome_record(row)
+
+    async def save_outcome(
+        self, outcome: OutcomeRecord, *, learner_states: LearnerStates = ()
+    ) -> None:
+        """Replace a run's counted outcome, with the learner's changed posteriors."""
+        action = f"record the outcome of {outcome.run_id!r}"
+        async with self._translate_errors(action), self._sessions.begin() as session:
+            await session.merge(outcome_row(outcome))
+            for row in learner_rows(learner_states):
+                await session.merge(row)
+
+    async def save_learner_states(self, learner_states: LearnerStates) -> None:
+        async with self._translate_errors("save learner state"), self._sessions.begin() as s:
+            for row in learner_rows(learner_states):
+                await s.merge(row)
+
+    async def load_learner_states(
+        self, *, tenant: str | None = None
+    ) -> list[tuple[tuple[str, str, str], dict[str, Any]]]:
+        """Every persisted posterior (of one tenant, or all)."""
+        statement = select(LearnerStateRow)
+        if tenant is not None:
+            statement = statement.where(LearnerStateRow.tenant == tenant)
+        async with self._translate_errors("load learner state"), self._sessions() as session:
+            rows = (await session.execute(statement)).scalars().all()
+            return [((r.tenant, r.task_name, r.model_id), r.state) for r in rows]
 
     async def get_run(self, run_id: str, *, tenant: str = "default") -> RunRecord:
         """The run ``run_id`` of ``tenant``, with its attempts in order."""

@@ -14,7 +14,16 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-__all__ = ["AttemptRow", "Base", "RunRow", "UTCDateTime", "json_type"]
+__all__ = [
+    "AttemptRow",
+    "AuctionRow",
+    "Base",
+    "LearnerStateRow",
+    "OutcomeRow",
+    "RunRow",
+    "UTCDateTime",
+    "json_type",
+]
 
 # Stable constraint names, so later migrations can alter them on every back end (SQLite's batch
 # mode needs names to find constraints again).
@@ -124,3 +133,45 @@ class AttemptRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
     run: Mapped[RunRow] = relationship(back_populates="attempts", lazy="raise")
+
+
+class AuctionRow(Base):
+    """The auction behind a run: bids, exclusions, winner and reasons, as JSON."""
+
+    __tablename__ = "auctions"
+
+    run_id: Mapped[str] = mapped_column(
+        sa.String(), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    tenant: Mapped[str] = mapped_column(sa.String(), nullable=False)
+    task_name: Mapped[str] = mapped_column(sa.String(), nullable=False)
+    record: Mapped[Any] = mapped_column(json_type(), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class OutcomeRow(Base):
+    """The outcome the learner counted for a run (the latest word on it)."""
+
+    __tablename__ = "outcomes"
+
+    run_id: Mapped[str] = mapped_column(
+        sa.String(), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    tenant: Mapped[str] = mapped_column(sa.String(), nullable=False)
+    task_name: Mapped[str] = mapped_column(sa.String(), nullable=False)
+    model_id: Mapped[str] = mapped_column(sa.String(), nullable=False)
+    reward: Mapped[float] = mapped_column(sa.Double(), nullable=False)
+    source: Mapped[str] = mapped_column(sa.String(), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class LearnerStateRow(Base):
+    """One posterior of the exchange's learner, per (tenant, task, model)."""
+
+    __tablename__ = "learner_states"
+
+    tenant: Mapped[str] = mapped_column(sa.String(), primary_key=True)
+    task_name: Mapped[str] = mapped_column(sa.String(), primary_key=True)
+    model_id: Mapped[str] = mapped_column(sa.String(), primary_key=True)
+    state: Mapped[Any] = mapped_column(json_type(), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)

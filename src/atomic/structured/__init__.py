@@ -1,4 +1,4 @@
-"""Structured output: output types as schemas, decoding constraints, tolerant parsing, validation."""
+"""Structured output: output types as schemas, constraints, tolerant parsing, validation."""
 
 from atomic.structured._decode import Decoded, decode
 from atomic.structured._parse import ParseFailure, parse_tolerant

@@ -53,7 +53,9 @@ _WRAP_KEY = {
 }
 
 
-def format_validation_errors(error: ValidationError, *, prefix: tuple[str | int, ...] = ()) -> list[str]:
+def format_validation_errors(
+    error: ValidationError, *, prefix: tuple[str | int, ...] = ()
+) -> list[str]:
     """One line per error: ``field.path: message (got value)``."""
     lines = []
     for item in error.errors(include_url=False):

@@ -89,7 +89,9 @@ async def attempt_model(
         )
         request = ModelRequest(
             messages=tuple(messages),
-            output=OutputSpec(name=task.name, json_schema=task.schema.wire_schema, strategy=strategy),
+            output=OutputSpec(
+                name=task.name, json_schema=task.schema.wire_schema, strategy=strategy
+            ),
             max_tokens=task.max_output_tokens,
             task_input=task_input.model_dump(mode="json"),
         )
@@ -116,7 +118,7 @@ async def attempt_model(
         attempt.latency_ms = attempt.response.latency_ms or (time.perf_counter() - start) * 1000
         attempt.decoded = decode(task.schema, attempt.response.text)
         if attempt.decoded.ok:
-            attempt.checks = task.run_checks(task_input, attempt.decoded.value)
+            attempt.checks = task.run_checks(task_input, attempt.decoded.value)  # type: ignore[arg-type]
         attempts.append(attempt)
         await on_attempt(attempt)
         if attempt.ok:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import re
 import datetime as dt
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
@@ -187,7 +187,9 @@ sentiment: Task[SupportMessage, Any] = Task(
     instructions="Classify the customer's sentiment in the message.",
     examples=(
         Example(SupportMessage(text="Thanks so much, the transfer arrived!"), "positive"),
-        Example(SupportMessage(text="This is the third time my card is declined. Awful."), "negative"),
+        Example(
+            SupportMessage(text="This is the third time my card is declined. Awful."), "negative"
+        ),
     ),
     value_usd=0.001,
     max_output_tokens=16,

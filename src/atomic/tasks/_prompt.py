@@ -53,9 +53,7 @@ def render_messages(
     messages = [Message(role="system", content=system)]
     for example in task.examples if examples is None else examples:
         messages.append(Message(role="user", content=_input_text(example.input)))
-        messages.append(
-            Message(role="assistant", content=wire_output(task.schema, example.output))
-        )
+        messages.append(Message(role="assistant", content=wire_output(task.schema, example.output)))
     messages.append(Message(role="user", content=_input_text(task_input)))
     return messages
 

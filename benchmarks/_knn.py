@@ -1,0 +1,83 @@
+"""RouterBench's kNN router: the nearest training prompts vote on each model's quality.
+
+Prompts are embedded with TF-IDF (word unigrams and bigrams, sublinear term frequency) and
+compared by cosine similarity. A model's predicted quality on a prompt is its mean recorded
+quality on the ``k`` nearest training prompts; the router picks the model maximising
+``willingness_to_pay × predicted quality − expected cost``, as RouterBench's ``KNNRouter``
+does. ``k`` is chosen on a validation fifth of the training rows (lowest Brier score of the
+predicted qualities over every model), then the router is refit on all training rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.neighbors import NearestNeighbors
+
+__all__ = ["K_CANDIDATES", "KNNRouter"]
+
+K_CANDIDATES = (5, 10, 20, 40, 80)
+
+FloatArray = npt.NDArray[np.float64]
+
+
+class KNNRouter:
+    """Fit on training prompts and their per-model qualities; predict and route new prompts."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self._vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2)
+        self._index = NearestNeighbors(metric="cosine", algorithm="brute")
+        self._quality: FloatArray = np.zeros((0, 0))
+
+    def fit(self, prompts: Sequence[str], quality: FloatArray) -> KNNRouter:
+        """``quality[i, m]`` is model ``m``'s recorded quality on ``prompts[i]``."""
+        vectors = self._vectorizer.fit_transform(prompts)
+        self._index.fit(vectors)
+        self._quality = np.asarray(quality, dtype=float)
+        self.k = min(self.k, len(prompts))
+        return self
+
+    def predict(self, prompts: Sequence[str]) -> FloatArray:
+        """Predicted quality, one row per prompt and one column per model."""
+        vectors = self._vectorizer.transform(prompts)
+        _, neighbours = self._index.kneighbors(vectors, n_neighbors=self.k)
+        return np.asarray(self._quality[neighbours].mean(axis=1), dtype=float)
+
+    @staticmethod
+    def route(
+        predicted: FloatArray, cost: FloatArray, willingness_to_pay: float
+    ) -> npt.NDArray[np.int64]:
+        """The chosen model per prompt; ties go to the cheaper model."""
+        score = willingness_to_pay * predicted - cost[None, :]
+        # Stable ordering by cost first makes argmax pick the cheapest among equal scores.
+        by_cost = np.argsort(cost, kind="stable")
+        return np.asarray(by_cost[np.argmax(score[:, by_cost], axis=1)], dtype=np.int64)
+
+    @classmethod
+    def tuned(
+        cls,
+        prompts: Sequence[str],
+        quality: FloatArray,
+        *,
+        seed: int,
+        candidates: Sequence[int] = K_CANDIDATES,
+    ) -> tuple[KNNRouter, dict[int, float]]:
+        """A router whose ``k`` has the lowest validation Brier score, refit on every row;
+        also the score of each candidate ``k``."""
+        quality = np.asarray(quality, dtype=float)
+        order = np.random.default_rng(seed).permutation(len(prompts))
+        cut = max(1, len(prompts) // 5)
+        valid, train = order[:cut], order[cut:]
+        scores: dict[int, float] = {}
+        for k in candidates:
+            if k > len(train):
+                continue
+            router = cls(k).fit([prompts[i] for i in train], quality[train])
+            predicted = router.predict([prompts[i] for i in valid])
+            scores[k] = float(np.mean((predicted - quality[valid]) ** 2))
+        best = min(scores, key=lambda k: (scores[k], k)) if scores else 1
+        return cls(best).fit(prompts, quality), scores

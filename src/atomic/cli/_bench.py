@@ -1,0 +1,113 @@
+"""``atomic bench``: run the project's benchmarks (they live in ``benchmarks/`` of a checkout).
+
+The benchmarks are not part of the installed package: each command finds the ``benchmarks``
+folder next to ``src/`` at the project root, imports the benchmark module from it and calls
+its ``main(argv)``. A new benchmark is one more command that names its module and options.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from atomic.errors import AtomicError
+
+from . import _render
+
+__all__ = ["bench_app", "benchmarks_root", "load_benchmark"]
+
+bench_app = typer.Typer(
+    name="bench",
+    help="Run the benchmarks of a source checkout (the benchmarks/ folder next to src/). "
+    "Each prints a table and writes JSON (and a PNG) under benchmarks/results/.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+
+err_console = Console(stderr=True)
+
+# Options a benchmark does not declare here are passed through to its own argument parser.
+_PASS_THROUGH: dict[str, Any] = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+def benchmarks_root() -> Path:
+    """The project root holding ``benchmarks/`` and ``src/``, or a clear error."""
+    root = Path(__file__).resolve().parents[3]
+    folder = root / "benchmarks"
+    if not (folder / "__init__.py").is_file() or not (root / "src" / "atomic").is_dir():
+        raise AtomicError(
+            f"no benchmarks folder next to src/ (looked for {folder})",
+            hint="`atomic bench` runs from a source checkout of Atomic: clone the repository "
+            "and install it editable (pip install -e .); the benchmarks are not part of the "
+            "installed package",
+            context={"looked_in": str(folder)},
+        )
+    return root
+
+
+def load_benchmark(name: str) -> ModuleType:
+    """Import ``benchmarks.<name>`` from the checkout."""
+    root = str(benchmarks_root())
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    return importlib.import_module(f"benchmarks.{name}")
+
+
+def _call(body: Callable[[], object]) -> None:
+    try:
+        body()
+    except AtomicError as exc:
+        err_console.print(_render.error_panel(exc))
+        raise typer.Exit(code=2) from None
+
+
+def _options(**values: Any) -> list[str]:
+    argv: list[str] = []
+    for name, value in values.items():
+        if value is not None:
+            argv += [f"--{name.replace('_', '-')}", str(value)]
+    return argv
+
+
+@bench_app.command(context_settings=_PASS_THROUGH)
+def routing(
+    ctx: typer.Context,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="A folder of RouterBench-format CSVs (*_train.csv, *_test.csv). "
+            "Default: ../shared/data/routerbench from the project root.",
+            show_default=False,
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="JSON output; the PNG is written next to it. "
+            "Default: benchmarks/results/routing.json.",
+            show_default=False,
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", min=1, help="Use only the first N (shuffled) rows of each split."),
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (default 0).")] = None,
+) -> None:
+    """Route recorded prompts through the exchange against single models, random, cheapest,
+    best single, the oracle and a kNN router; warm start, cold-start online, and IPS.
+
+    Further options (--values, --floors, --dims, --exploration, --online-value, ...) are passed
+    to benchmarks/routing.py; see `python benchmarks/routing.py --help`.
+    """
+    argv = _options(data=data, out=out, limit=limit, seed=seed) + list(ctx.args)
+    _call(lambda: load_benchmark("routing").main(argv))

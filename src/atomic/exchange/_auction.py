@@ -1,0 +1,271 @@
+"""One auction, without I/O: eligibility with reasons, bids, clearing, propensity."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from atomic.exchange._health import Health
+from atomic.exchange._history import History
+from atomic.exchange._objectives import Objective, Utility
+from atomic.exchange._pacing import Pacer
+from atomic.exchange._record import BidRecord, ExclusionRecord
+from atomic.learning import Learner
+from atomic.learning._features import FloatArray
+from atomic.models import Model, OutputStrategy, Usage
+from atomic.tasks import Task
+
+__all__ = [
+    "AuctionInput",
+    "Cleared",
+    "TaskPolicy",
+    "clear",
+    "collect_bids",
+    "cost_cap_exclusions",
+    "eligibility",
+    "propensity",
+]
+
+_PROPENSITY_DRAWS = 512
+
+
+@dataclass(frozen=True)
+class TaskPolicy:
+    """How the exchange treats one task's calls, unless a call says otherwise."""
+
+    objective: Objective = field(default_factory=Utility)
+    exploration: float = 1.0
+    """1 is Thompson sampling; 0 always picks the best posterior mean; between shrinks draws."""
+    contextual: bool = False
+    """Bid from input features (hashed words, length) rather than per task only."""
+    strategies: frozenset[OutputStrategy] | None = None
+    """If set, only models supporting one of these output strategies may bid."""
+    max_cascade: int = 3
+    """How many models may be tried, winner first, before the call fails."""
+    reward_from_checks: bool = True
+    """Count an output that validates and passes the checks as a success at once. Turn off
+    when ground truth arrives later through ``record_outcome``: then only that counts."""
+
+
+@dataclass(frozen=True)
+class AuctionInput:
+    """The facts of one call that eligibility and bids depend on."""
+
+    tenant: str
+    task: Task[Any, Any]
+    text: str
+    """The rendered input, for token estimates."""
+    features: FloatArray | None
+    objective: Objective
+    exploration: float
+    max_cost_usd: float | None = None
+    exclude: Sequence[str] = ()
+    strategies: frozenset[OutputStrategy] | None = None
+
+
+def _estimated_input_tokens(model: Model, text: str, overhead: int) -> tuple[int, str]:
+    counted = model.count_tokens(text)
+    if counted is not None:
+        return counted + overhead, "tokenizer"
+    return len(text) // 4 + overhead, "estimate: 4 characters a token"
+
+
+def eligibility(
+    call: AuctionInput,
+    models: Sequence[Model],
+    health: Health,
+    input_tokens: dict[str, tuple[int, str]],
+) -> tuple[list[Model], list[ExclusionRecord]]:
+    """The models that may bid on this call, and a reason for each one that may not."""
+    allowed: list[Model] = []
+    excluded: list[ExclusionRecord] = []
+    task = call.task
+
+    def exclude(model: Model, code: str, reason: str) -> None:
+        excluded.append(ExclusionRecord(model_id=model.id, code=code, reason=reason))
+
+    for model in models:
+        card = model.card
+        if model.id in call.exclude:
+            exclude(model, "caller", "excluded by the caller")
+            continue
+        if not task.sensitivity.allows(card.residency):
+            exclude(
+                model,
+                "residency",
+                f"{task.sensitivity.value} data may not go to a {card.residency.value} model",
+            )
+            continue
+        if call.strategies is not None and not (card.strategies & call.strategies):
+            wanted = " or ".join(sorted(s.value for s in call.strategies))
+            have = ", ".join(sorted(s.value for s in card.strategies))
+            exclude(model, "strategy", f"supports {have}; this call requires {wanted}")
+            continue
+        tokens, _ = input_tokens[model.id]
+        needed = tokens + task.max_output_tokens
+        if needed > card.context_window:
+            exclude(
+                model,
+                "context_window",
+                f"needs about {needed:,} tokens; its window is {card.context_window:,}",
+            )
+            continue
+        if not health.admits(model.id):
+            exclude(model, "unhealthy", "circuit breaker open after repeated failures")
+            continue
+        allowed.append(model)
+    # Cost caps need the bids' output estimates: `cost_cap_exclusions` applies them after.
+    return allowed, excluded
+
+
+def collect_bids(
+    call: AuctionInput,
+    models: Sequence[Model],
+    learner: Learner,
+    history: History,
+    input_tokens: dict[str, tuple[int, str]],
+    multiplier: float,
+) -> list[BidRecord]:
+    """Every eligible model's bid: P(success), cost and latency, each with its source."""
+    bids: list[BidRecord] = []
+    task = call.task
+    value = task.value_usd
+    for model in models:
+        card = model.card
+        key = (call.tenant, task.name, model.id)
+        estimate = learner.estimate(key, card, call.features)
+        draw = learner.draw(key, card, call.features, call.exploration)
+        past = history.get(key)
+        tokens_in, tokens_in_source = input_tokens[model.id]
+        if past is not None and past.calls:
+            tokens_out = past.mean_output_tokens
+            tokens_out_source = f"history: mean of {past.calls} calls"
+            p50, p95 = past.p50_ms, past.p95_ms
+            latency_source = f"history: {past.calls} calls"
+        else:
+            tokens_out = task.max_output_tokens / 2
+            tokens_out_source = "half the task's max_output_tokens"
+            p50, p95 = card.latency_prior_ms, card.latency_prior_ms * 2
+            latency_source = "card prior"
+        cost = card.price.cost(Usage(input_tokens=tokens_in, output_tokens=round(tokens_out)))
+        paced = cost * multiplier
+        latency_s = p50 / 1000
+        score = call.objective.score(draw, paced, latency_s, value)
+        feasible = call.objective.feasible(draw, cost, latency_s)
+        bids.append(
+            BidRecord(
+                model_id=model.id,
+                p_success=estimate.mean,
+                p_std=estimate.std,
+                p_draw=draw,
+                p_source=estimate.source,
+                input_tokens=tokens_in,
+                input_tokens_source=tokens_in_source,
+                output_tokens=tokens_out,
+                output_tokens_source=tokens_out_source,
+                cost_usd=cost,
+                cost_source=card.price.source or "model card price",
+                paced_cost_usd=paced,
+                latency_p50_ms=p50,
+                latency_p95_ms=p95,
+                latency_source=latency_source,
+                score=score,
+                feasible=feasible,
+            )
+        )
+    return bids
+
+
+def _rank_key(objective: Objective, bid: BidRecord) -> tuple[int, float, float, str]:
+    # Scores equal to 12 significant digits are ties; cheaper wins them, then the id, so the
+    # same draws always give the same ranking.
+    if bid.feasible:
+        primary = float(f"{bid.score:.12g}")
+        return (0, -primary, bid.cost_usd, bid.model_id)
+    return (1, -objective.fallback(bid.p_draw, bid.cost_usd), bid.cost_usd, bid.model_id)
+
+
+@dataclass(frozen=True)
+class Cleared:
+    ranked: list[BidRecord]
+    margin: float | None
+
+
+def clear(objective: Objective, bids: Sequence[BidRecord]) -> Cleared:
+    """Rank bids by the objective: feasible ones by score, then the rest by its fallback."""
+    ranked = sorted(bids, key=lambda b: _rank_key(objective, b))
+    for rank, bid in enumerate(ranked):
+        bid.rank = rank
+    margin = None
+    if len(ranked) >= 2 and ranked[0].feasible == ranked[1].feasible:
+        margin = ranked[0].score - ranked[1].score
+    return Cleared(ranked, margin)
+
+
+def propensity(
+    objective: Objective,
+    bids: Sequence[BidRecord],
+    winner: str,
+    exploration: float,
+    value_usd: float,
+    rng: np.random.Generator,
+) -> float:
+    """P(``winner`` is chosen) under the exploration policy, by re-drawing every bid.
+
+    Each bid's P(success) draw is taken as normal around its posterior mean with its posterior
+    spread (scaled by ``exploration``), which is what the Thompson draw approximates; the
+    auction is re-cleared for every draw.
+    """
+    if exploration <= 0 or len(bids) == 1:
+        return 1.0
+    means = np.array([b.p_success for b in bids])
+    spreads = np.array([b.p_std for b in bids]) * exploration
+    draws = np.clip(means + spreads * rng.standard_normal((_PROPENSITY_DRAWS, len(bids))), 0, 1)
+    scores = np.empty_like(draws)
+    for j, bid in enumerate(bids):
+        p = draws[:, j]
+        latency_s = bid.latency_p50_ms / 1000
+        shape = p.shape
+        feasible = np.broadcast_to(objective.feasible(p, bid.cost_usd, latency_s), shape)
+        score = np.broadcast_to(objective.score(p, bid.paced_cost_usd, latency_s, value_usd), shape)
+        fallback = np.broadcast_to(objective.fallback(p, bid.cost_usd), shape)
+        # Feasible bids always outrank infeasible ones: lift them by a large constant.
+        scores[:, j] = np.where(feasible, score + 1e9, fallback - 1e9)
+    order = [b.model_id for b in bids]
+    chosen = np.argmax(scores, axis=1)
+    share = float(np.mean(chosen == order.index(winner)))
+    return max(share, 1.0 / _PROPENSITY_DRAWS)
+
+
+def cost_cap_exclusions(
+    bids: Sequence[BidRecord], max_cost_usd: float | None, pacer: Pacer | None
+) -> tuple[list[BidRecord], list[ExclusionRecord]]:
+    """Drop bids over the call's cost cap, over what is left of the budget, or (all but the
+    cheapest) over what pacing allows now."""
+    kept: list[BidRecord] = []
+    excluded: list[ExclusionRecord] = []
+    remaining = pacer.remaining if pacer else None
+    headroom = pacer.headroom() if pacer else None
+    cheapest = min((b.cost_usd for b in bids), default=0.0)
+
+    def drop(bid: BidRecord, code: str, reason: str) -> None:
+        excluded.append(ExclusionRecord(model_id=bid.model_id, code=code, reason=reason))
+
+    for bid in bids:
+        cost = f"expected ${bid.cost_usd:.6f}"
+        if max_cost_usd is not None and bid.cost_usd > max_cost_usd:
+            drop(bid, "cost_cap", f"{cost} is over the call's cap ${max_cost_usd:.6f}")
+        elif remaining is not None and bid.cost_usd > remaining:
+            drop(bid, "budget", f"{cost} is over the ${remaining:.6f} left in the budget")
+        elif headroom is not None and bid.cost_usd > headroom and bid.cost_usd > cheapest:
+            drop(
+                bid,
+                "pacing",
+                f"{cost} would run ahead of the budget's pace (${headroom:.6f} of headroom now)",
+            )
+        else:
+            kept.append(bid)
+    return kept, excluded

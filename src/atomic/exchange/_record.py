@@ -1,0 +1,77 @@
+"""The record of one auction: every bid, every exclusion, the winner, and why."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from atomic.storage import utcnow
+
+__all__ = ["AttemptSummary", "AuctionRecord", "BidRecord", "ExclusionRecord"]
+
+
+class BidRecord(BaseModel):
+    """One model's bid, with each number and where it came from."""
+
+    model_id: str
+    p_success: float = Field(description="Posterior mean of P(success).")
+    p_std: float
+    p_draw: float = Field(description="The exploration draw the score used.")
+    p_source: str
+    input_tokens: int
+    input_tokens_source: str
+    output_tokens: float
+    output_tokens_source: str
+    cost_usd: float = Field(description="Expected cost of the call.")
+    cost_source: str
+    paced_cost_usd: float = Field(description="Expected cost × the pacing multiplier.")
+    latency_p50_ms: float
+    latency_p95_ms: float
+    latency_source: str
+    score: float
+    feasible: bool = True
+    rank: int = 0
+
+
+class ExclusionRecord(BaseModel):
+    model_id: str
+    reason: str
+    code: str = Field(description="Stable reason code, e.g. residency, context_window.")
+
+
+class AttemptSummary(BaseModel):
+    """How one model's turn in the cascade ended."""
+
+    model_id: str
+    outcome: str = Field(description="succeeded, invalid_output or an error code.")
+    attempts: int
+    cost_usd: float
+    latency_ms: float
+
+
+class AuctionRecord(BaseModel):
+    """Everything needed to explain, audit or re-evaluate one choice of model."""
+
+    run_id: str
+    tenant: str
+    task_name: str
+    objective: dict[str, Any]
+    value_usd: float
+    exploration: float
+    contextual: bool
+    bids: list[BidRecord]
+    exclusions: list[ExclusionRecord]
+    winner: str | None
+    runner_up: str | None
+    margin: float | None = Field(description="Winner's score minus the runner-up's.")
+    propensity: float = Field(description="P(the winner is chosen) under the sampling policy.")
+    pacing_multiplier: float
+    budget_remaining_usd: float | None = None
+    cascade: list[AttemptSummary] = Field(default_factory=list)
+    served_by: str | None = Field(default=None, description="The model whose output returned.")
+    created_at: datetime = Field(default_factory=utcnow)
+
+    def bid(self, model_id: str) -> BidRecord | None:
+        return next((b for b in self.bids if b.model_id == model_id), None)

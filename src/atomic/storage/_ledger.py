@@ -1,0 +1,64 @@
+"""Rows for the exchange's records: auctions, counted outcomes, and learner posteriors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic_core import to_jsonable_python
+
+from atomic.storage._records import OutcomeRecord, RunRecord, utcnow
+from atomic.storage._tables import AuctionRow, LearnerStateRow, OutcomeRow
+
+__all__ = ["LearnerStates", "auction_row", "learner_rows", "outcome_record", "outcome_row"]
+
+LearnerStates = Sequence[tuple[tuple[str, str, str], dict[str, Any]]]
+"""((tenant, task, model id), state) pairs, as the learner hands them over."""
+
+
+def auction_row(run: RunRecord, record: dict[str, Any]) -> AuctionRow:
+    return AuctionRow(
+        run_id=run.id,
+        tenant=run.tenant,
+        task_name=run.task_name,
+        record=to_jsonable_python(record),
+        created_at=run.created_at,
+    )
+
+
+def outcome_row(outcome: OutcomeRecord) -> OutcomeRow:
+    return OutcomeRow(
+        run_id=outcome.run_id,
+        tenant=outcome.tenant,
+        task_name=outcome.task_name,
+        model_id=outcome.model_id,
+        reward=outcome.reward,
+        source=outcome.source,
+        created_at=outcome.created_at,
+    )
+
+
+def outcome_record(row: OutcomeRow) -> OutcomeRecord:
+    return OutcomeRecord(
+        run_id=row.run_id,
+        tenant=row.tenant,
+        task_name=row.task_name,
+        model_id=row.model_id,
+        reward=row.reward,
+        source=row.source,
+        created_at=row.created_at,
+    )
+
+
+def learner_rows(states: LearnerStates) -> list[LearnerStateRow]:
+    now = utcnow()
+    return [
+        LearnerStateRow(
+            tenant=tenant,
+            task_name=task,
+            model_id=model,
+            state=to_jsonable_python(state),
+            updated_at=now,
+        )
+        for (tenant, task, model), state in states
+    ]

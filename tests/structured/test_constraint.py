@@ -1,0 +1,152 @@
+"""Schemas as decoding constraints: compiling, the errors, and exactly what each backend admits."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from atomic.errors import ConfigError, ConstraintError
+from atomic.models import LlamaCppModel
+from atomic.settings import ConstraintBackend
+from atomic.structured._constraint import (
+    CompiledConstraint,
+    ConstraintTokenizer,
+    accepts,
+    compile_constraint,
+    constraint_engine,
+)
+from atomic.tasks._builtin import banking77_intent, transaction_facts
+
+pytestmark = pytest.mark.llm
+
+BACKENDS = list(ConstraintBackend)
+
+URGENCY: dict[str, Any] = {
+    "type": "object",
+    "properties": {"urgency": {"type": "integer", "minimum": 1, "maximum": 5}},
+    "required": ["urgency"],
+    "additionalProperties": False,
+}
+
+
+@pytest.fixture(scope="module")
+def smol_vocab(smollm2: LlamaCppModel) -> ConstraintTokenizer:
+    return smollm2.constraint_tokenizer()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_compiles_the_builtin_task_schemas(backend: ConstraintBackend) -> None:
+    for task in (banking77_intent, transaction_facts):
+        compiled = compile_constraint(task.schema.wire_schema, backend)
+        assert isinstance(compiled, CompiledConstraint)
+        assert compiled.backend is backend
+        assert compiled.schema == task.schema.wire_schema
+        assert compiled.grammar
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_compiled_constraints_are_cached_per_schema(backend: ConstraintBackend) -> None:
+    reordered = dict(reversed(list(URGENCY.items())))
+    assert compile_constraint(URGENCY, backend) is compile_constraint(reordered, backend)
+    assert compile_constraint(URGENCY, backend) is compile_constraint(URGENCY, backend.value)
+
+
+@pytest.mark.parametrize(
+    ("backend", "schema", "feature"),
+    [
+        (ConstraintBackend.LLGUIDANCE, {"not": {"type": "string"}}, "not"),
+        (
+            ConstraintBackend.LLGUIDANCE,
+            {"oneOf": [{"type": "integer"}, {"type": "number"}]},
+            "oneOf",
+        ),
+        (ConstraintBackend.GBNF, {"type": "string", "pattern": "[0-9]{4}"}, "Pattern must start"),
+        (ConstraintBackend.GBNF, {"type": "string", "pattern": "^(?=a)b$"}, "pattern syntax"),
+        (ConstraintBackend.GBNF, {"type": "frobnicate"}, "Unrecognized schema"),
+    ],
+)
+def test_a_schema_the_backend_cannot_express_raises_constraint_error(
+    backend: ConstraintBackend, schema: dict[str, Any], feature: str
+) -> None:
+    with pytest.raises(ConstraintError) as caught:
+        compile_constraint(schema, backend)
+    error = caught.value
+    assert error.code == "structured.unsupported_schema"
+    assert feature in error.message
+    assert backend.value in error.message
+    assert error.hint is not None
+    assert "falls back to prompt + validation" in error.hint
+    assert "ATOMIC_CONSTRAINT_BACKEND" in error.hint
+    assert error.context["backend"] == backend.value
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"urgency": 3}', True),
+        ('{"urgency":5}', True),
+        ('{\n  "urgency": 1\n}', True),
+        ('{"urgency": "high"}', False),
+        ('{"urgency": 0}', False),
+        ('{"urgency": 3', False),  # a prefix is not a complete output
+        ('{"urgency": 3} and more', False),
+        ('{"urgency": 3, "extra": 1}', False),
+        ("[3]", False),
+    ],
+)
+def test_accepts_valid_instances_and_rejects_invalid_ones(
+    smol_vocab: ConstraintTokenizer, backend: ConstraintBackend, text: str, expected: bool
+) -> None:
+    assert accepts(compile_constraint(URGENCY, backend), text, smol_vocab) is expected
+
+
+def test_only_llguidance_enforces_an_integer_maximum(smol_vocab: ConstraintTokenizer) -> None:
+    # What Gemma 3 wrote under llama.cpp's grammar: its converter drops minimum/maximum.
+    huge = '{"urgency": 1000000000000000}'
+    assert not accepts(compile_constraint(URGENCY, ConstraintBackend.LLGUIDANCE), huge, smol_vocab)
+    assert accepts(compile_constraint(URGENCY, ConstraintBackend.GBNF), huge, smol_vocab)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_extraction_schema_checks_formats_and_patterns(
+    gemma: LlamaCppModel, backend: ConstraintBackend
+) -> None:
+    vocab = gemma.constraint_tokenizer()
+    compiled = compile_constraint(transaction_facts.schema.wire_schema, backend)
+    # Both backends fix the key order (schema order for llguidance, required keys first for
+    # gbnf), so the instance is written the way each one generates it.
+    facts: dict[str, Any] = {
+        "amount": {"value": 45.9, "currency": "EUR"},
+        "date": "2024-03-02",
+        "card_last_four": "1234",
+    }
+    if backend is ConstraintBackend.GBNF:
+        valid = {"urgency": 4, **facts}
+    else:
+        valid = {**facts, "urgency": 4}
+    assert accepts(compiled, json.dumps(valid), vocab)
+    for key, bad in (("date", "2024-13-02"), ("card_last_four", "12345")):
+        assert not accepts(compiled, json.dumps({**valid, key: bad}), vocab)
+    wrong_currency = {**valid, "amount": {"value": 45.9, "currency": "eur"}}
+    assert not accepts(compiled, json.dumps(wrong_currency), vocab)
+
+
+def test_vocabulary_knows_each_models_end_of_turn(
+    smol_vocab: ConstraintTokenizer, gemma: LlamaCppModel
+) -> None:
+    gemma_vocab = gemma.constraint_tokenizer()
+    assert gemma_vocab is gemma.constraint_tokenizer()  # built once per model
+    end_of_turn = gemma.llama.tokenize(b"<end_of_turn>", add_bos=False, special=True)
+    assert end_of_turn[0] in gemma_vocab.eog_tokens
+    assert gemma.llama.token_eos() in gemma_vocab.eog_tokens
+    assert smol_vocab.llama.token_eos() in smol_vocab.eog_tokens
+
+
+def test_engines_are_named_by_backend() -> None:
+    assert constraint_engine("gbnf").backend is ConstraintBackend.GBNF
+    assert constraint_engine(ConstraintBackend.LLGUIDANCE).backend is ConstraintBackend.LLGUIDANCE
+    with pytest.raises(ConfigError, match="outlines"):
+        constraint_engine("outlines")
