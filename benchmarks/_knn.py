@@ -19,7 +19,7 @@ from sklearn.neighbors import NearestNeighbors
 
 __all__ = ["K_CANDIDATES", "KNNRouter"]
 
-K_CANDIDATES = (5, 10, 20, 40, 80)
+K_CANDIDATES = (5, 10, 20, 40, 80, 160, 320)
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -29,12 +29,14 @@ class KNNRouter:
 
     def __init__(self, k: int) -> None:
         self.k = k
-        self._vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2)
+        self._vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
         self._index = NearestNeighbors(metric="cosine", algorithm="brute")
         self._quality: FloatArray = np.zeros((0, 0))
 
     def fit(self, prompts: Sequence[str], quality: FloatArray) -> KNNRouter:
         """``quality[i, m]`` is model ``m``'s recorded quality on ``prompts[i]``."""
+        # Terms seen once say nothing about neighbours; a tiny folder keeps them all.
+        self._vectorizer.set_params(min_df=2 if len(prompts) >= 20 else 1)
         vectors = self._vectorizer.fit_transform(prompts)
         self._index.fit(vectors)
         self._quality = np.asarray(quality, dtype=float)

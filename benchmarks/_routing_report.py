@@ -67,23 +67,29 @@ def policy_table(report: dict[str, Any]) -> Table:
         for policy in configs:
             _row(table, "", policy["config"], policy, scored=False)
     table.add_section()
-    online = report["exchange"]["online"]
-    _row(table, "exchange (cold-start online)", online["config"], online, scored=True)
+    for online in report["exchange"]["online"]:
+        _row(table, "exchange (cold-start online)", online["config"], online, scored=True)
     return table
 
 
 def side_tables(report: dict[str, Any]) -> list[Table]:
     """The online run's learning curve, the IPS check, and the targets."""
-    online = report["exchange"]["online"]
+    runs = report["exchange"]["online"]
     best = report["baselines"]["best single"]["accuracy"]
+    window = runs[0]["window"] if runs else 0
     curve = Table(
-        title=f"Cold-start online: rolling accuracy of the last {online['window']} "
-        f"queries (best single {best:.3f}; 95% of it = {0.95 * best:.3f})"
+        title=f"Cold-start online: rolling accuracy of the last {window} queries "
+        f"(best single {best:.3f}; 95% of it = {0.95 * best:.3f})"
     )
     curve.add_column("after query")
-    curve.add_column("rolling accuracy", justify="right")
-    for point, value in online["rolling_accuracy_at"].items():
-        curve.add_row(point, f"{value:.3f}")
+    for online in runs:
+        curve.add_column(f"Thompson ×{online['exploration']:g}", justify="right")
+    for point in runs[0]["rolling_accuracy_at"] if runs else ():
+        curve.add_row(point, *(f"{o['rolling_accuracy_at'][point]:.3f}" for o in runs))
+    curve.add_row(
+        "first ≥ 95% of best",
+        *(str(o.get("first_query_at_95%_of_best") or "never") for o in runs),
+    )
 
     estimate = report["exchange"]["ips"]
     ips = Table(

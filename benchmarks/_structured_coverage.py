@@ -209,7 +209,7 @@ def _apply(result: SchemaResult, message: tuple[Any, ...]) -> bool:
         if differs:
             result.spaced_differs.append(index)
         return False
-    return kind == "done"
+    return bool(kind == "done")
 
 
 def _abandon(result: SchemaResult, schema: SchemaFile, why: str, timeout_s: float) -> None:

@@ -68,7 +68,7 @@ class AtomicSettings(BaseSettings):
         description="Constrained-decoding engine for local models.",
     )
     local_models: list[str] = Field(
-        default_factory=lambda: ["llamacpp:smollm2-135m-instruct", "llamacpp:gemma-3-270m-it"],
+        default_factory=lambda: ["llamacpp:smollm2-135m-instruct", "llamacpp:gemma-3-270m"],
         description="Built-in local models to register.",
     )
     n_ctx: int = Field(default=4096, ge=256, description="Context window used for local models.")

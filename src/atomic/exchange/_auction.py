@@ -15,7 +15,7 @@ from atomic.exchange._pacing import Pacer
 from atomic.exchange._record import BidRecord, ExclusionRecord
 from atomic.learning import Learner
 from atomic.learning._features import FloatArray
-from atomic.models import Model, OutputStrategy, Usage
+from atomic.models import Model, OutputStrategy
 from atomic.tasks import Task
 
 __all__ = [
@@ -133,13 +133,14 @@ def collect_bids(
     bids: list[BidRecord] = []
     task = call.task
     value = task.value_usd
+    features, exploration, objective = call.features, call.exploration, call.objective
     for model in models:
         card = model.card
-        key = (call.tenant, task.name, model.id)
-        estimate = learner.estimate(key, card, call.features)
-        draw = learner.draw(key, card, call.features, call.exploration)
+        model_id = card.id
+        key = (call.tenant, task.name, model_id)
+        estimate, draw = learner.quote(key, card, features, exploration)
         past = history.get(key)
-        tokens_in, tokens_in_source = input_tokens[model.id]
+        tokens_in, tokens_in_source = input_tokens[model_id]
         if past is not None and past.calls:
             tokens_out = past.mean_output_tokens
             tokens_out_source = f"history: mean of {past.calls} calls"
@@ -150,14 +151,15 @@ def collect_bids(
             tokens_out_source = "half the task's max_output_tokens"
             p50, p95 = card.latency_prior_ms, card.latency_prior_ms * 2
             latency_source = "card prior"
-        cost = card.price.cost(Usage(input_tokens=tokens_in, output_tokens=round(tokens_out)))
+        price = card.price
+        cost = price.cost_of(tokens_in, round(tokens_out))
         paced = cost * multiplier
         latency_s = p50 / 1000
-        score = call.objective.score(draw, paced, latency_s, value)
-        feasible = call.objective.feasible(draw, cost, latency_s)
+        # Every number here was computed above with its type: skip re-validation, which
+        # would be most of an auction's time.
         bids.append(
-            BidRecord(
-                model_id=model.id,
+            BidRecord.model_construct(
+                model_id=model_id,
                 p_success=estimate.mean,
                 p_std=estimate.std,
                 p_draw=draw,
@@ -167,24 +169,24 @@ def collect_bids(
                 output_tokens=tokens_out,
                 output_tokens_source=tokens_out_source,
                 cost_usd=cost,
-                cost_source=card.price.source or "model card price",
+                cost_source=price.source or "model card price",
                 paced_cost_usd=paced,
                 latency_p50_ms=p50,
                 latency_p95_ms=p95,
                 latency_source=latency_source,
-                score=score,
-                feasible=feasible,
+                score=objective.score(draw, paced, latency_s, value),
+                feasible=bool(objective.feasible(draw, cost, latency_s)),
+                rank=0,
             )
         )
     return bids
 
 
 def _rank_key(objective: Objective, bid: BidRecord) -> tuple[int, float, float, str]:
-    # Scores equal to 12 significant digits are ties; cheaper wins them, then the id, so the
+    # Scores equal to 12 decimal places are ties; cheaper wins them, then the id, so the
     # same draws always give the same ranking.
     if bid.feasible:
-        primary = float(f"{bid.score:.12g}")
-        return (0, -primary, bid.cost_usd, bid.model_id)
+        return (0, -round(bid.score, 12), bid.cost_usd, bid.model_id)
     return (1, -objective.fallback(bid.p_draw, bid.cost_usd), bid.cost_usd, bid.model_id)
 
 

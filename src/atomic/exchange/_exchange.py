@@ -187,8 +187,17 @@ class Exchange:
             exclude=tuple(exclude),
             strategies=policy.strategies,
         )
-        record, ranked = self._auction(call, candidates)
-        if not ranked:
+        record, ranked = self.auction(call, candidates)
+        if ranked:
+            record.propensity = propensity(
+                call.objective,
+                record.bids,
+                ranked[0].id,
+                call.exploration,
+                task.value_usd,
+                self._rng,
+            )
+        else:
             reasons = "; ".join(f"{e.model_id}: {e.reason}" for e in record.exclusions)
             raise NoEligibleModelError(
                 f"no model may serve task {task.name!r} ({reasons or 'none registered'})",
@@ -228,7 +237,7 @@ class Exchange:
                     parsed,
                     candidate,
                     max_attempts=self.settings.max_attempts,
-                    on_attempt=self._persister(run.id, candidate, attempts),
+                    on_attempt=self._collector(attempts),
                     first_index=len(attempts),
                 )
             except (OutputValidationError, ModelError) as exc:
@@ -278,8 +287,13 @@ class Exchange:
                     source="check",
                 )
         record.run_id = run.id
+        prices = {m.id: m.card.price.model_dump(mode="json") for m in ranked}
         await self.store.finish_run(
             run,
+            attempts=[
+                _attempt_record(run.id, a, self.settings.prompt_storage, prices[a.model_id])
+                for a in attempts
+            ],
             auction=record.model_dump(mode="json"),
             outcome=outcome_record,
             learner_states=self.learner.pop_dirty(),
@@ -296,7 +310,7 @@ class Exchange:
             latency_ms=run.latency_ms,
         )
 
-    def _auction(
+    def auction(
         self, call: AuctionInput, candidates: Sequence[Model]
     ) -> tuple[AuctionRecord, list[Model]]:
         """Eligibility, bids and clearing: the ranked models to try, and the record."""
@@ -319,7 +333,7 @@ class Exchange:
         cleared = clear(call.objective, bids)
         ranked = cleared.ranked
         winner = ranked[0].model_id if ranked else None
-        record = AuctionRecord(
+        record = AuctionRecord.model_construct(
             run_id="",
             tenant=call.tenant,
             task_name=task.name,
@@ -332,27 +346,23 @@ class Exchange:
             winner=winner,
             runner_up=ranked[1].model_id if len(ranked) > 1 else None,
             margin=cleared.margin,
-            propensity=propensity(
-                call.objective, ranked, winner, call.exploration, task.value_usd, self._rng
-            )
-            if winner
-            else 0.0,
+            propensity=0.0,  # filled in by `run`, off the auction's critical path
             pacing_multiplier=multiplier,
             budget_remaining_usd=pacer.remaining if pacer else None,
+            cascade=[],
+            served_by=None,
+            created_at=utcnow(),
         )
         by_id = {m.id: m for m in allowed}
         return record, [by_id[b.model_id] for b in ranked]
 
-    def _persister(self, run_id: str, model: Model, attempts: list[Attempt]) -> Any:
-        price = model.card.price.model_dump(mode="json")
-
-        async def persist(attempt: Attempt) -> None:
+    def _collector(self, attempts: list[Attempt]) -> Any:
+        # Attempts are written with the run's end, in one transaction: a round trip per
+        # attempt would be most of a fast call's cost. The run row itself is written first.
+        async def collect(attempt: Attempt) -> None:
             attempts.append(attempt)
-            await self.store.record_attempt(
-                _attempt_record(run_id, attempt, self.settings.prompt_storage, price)
-            )
 
-        return persist
+        return collect
 
     def _learn(
         self,

@@ -71,6 +71,7 @@ class Learner:
         posterior = self._probit.get(key)
         if posterior is None:
             posterior = ProbitPosterior.from_prior(self._prior(card), self.featurize.dims)
+            posterior.drift = 1.0 - self.decay  # both posteriors forget at the same rate
             self._probit[key] = posterior
         return posterior
 
@@ -84,6 +85,25 @@ class Learner:
         mean, std = probit.predict(x)
         source = f"contextual probit, {probit.n} outcomes" if probit.n else "card prior"
         return Estimate(mean, std, source)
+
+    def quote(
+        self, key: LearnerKey, card: ModelCard | None, x: FloatArray | None, exploration: float
+    ) -> tuple[Estimate, float]:
+        """The estimate and a Thompson draw, in one pass (what a bid needs)."""
+        if x is None:
+            beta = self._beta.get(key) or self._beta_for(key, card)
+            mean = beta.mean
+            source = f"beta posterior, {beta.n} outcomes" if beta.n else "card prior"
+            draw = mean if exploration <= 0 else mean + exploration * (beta.sample(self.rng) - mean)
+            return Estimate(mean, beta.std, source), draw
+        probit = self._probit.get(key) or self._probit_for(key, card)
+        mean, std = probit.predict(x)
+        source = f"contextual probit, {probit.n} outcomes" if probit.n else "card prior"
+        if exploration <= 0:
+            return Estimate(mean, std, source), mean
+        return Estimate(mean, std, source), mean + exploration * (
+            probit.sample(x, self.np_rng) - mean
+        )
 
     def draw(
         self, key: LearnerKey, card: ModelCard | None, x: FloatArray | None, exploration: float

@@ -93,7 +93,9 @@ class ProbitPosterior:
 
     The closed-form online update of Graepel et al. (2010), built for ad click prediction:
     P(success | x) = Φ(μ·x / sqrt(β² + Σ xᵢ² σᵢ²)). Thompson sampling draws weights from the
-    posterior. ``drift`` adds a little variance back each update, so old evidence fades.
+    posterior. ``drift`` is the share of precision forgotten at each update (exponential
+    forgetting: variances grow by ``1 / (1 − drift)``, up to the prior's), so old evidence fades
+    as the Beta's does with ``decay = 1 − drift``.
     """
 
     mu: FloatArray
@@ -139,7 +141,9 @@ class ProbitPosterior:
         self.mu = self.mu + y * x * self.var / spread * v
         self.var = self.var * (1.0 - (x * x) * self.var / (spread * spread) * w)
         if self.drift > 0 and self._prior_var.shape == self.var.shape:
-            self.var = np.minimum(self.var + self.drift * self._prior_var, self._prior_var)
+            # Relative, not additive: a fixed variance added to every weight at each update
+            # swamped converged weights, so the posterior forgot after a few dozen calls.
+            self.var = np.minimum(self.var / (1.0 - self.drift), self._prior_var)
         self.n += 1
 
     def to_state(self) -> dict[str, Any]:

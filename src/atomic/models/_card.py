@@ -75,10 +75,13 @@ class Price(BaseModel):
     source: str | None = Field(default=None, description="Where the numbers come from, and when.")
 
     def cost(self, usage: Usage) -> float:
+        return self.cost_of(usage.input_tokens, usage.output_tokens)
+
+    def cost_of(self, input_tokens: int, output_tokens: int) -> float:
         return (
             self.per_call
-            + usage.input_tokens * self.input_per_mtok / 1e6
-            + usage.output_tokens * self.output_per_mtok / 1e6
+            + input_tokens * self.input_per_mtok / 1e6
+            + output_tokens * self.output_per_mtok / 1e6
         )
 
 

@@ -6,11 +6,21 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic_core import to_jsonable_python
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import Insert
 
 from atomic.storage._records import OutcomeRecord, RunRecord, utcnow
 from atomic.storage._tables import AuctionRow, LearnerStateRow, OutcomeRow
 
-__all__ = ["LearnerStates", "auction_row", "learner_rows", "outcome_record", "outcome_row"]
+__all__ = [
+    "LearnerStates",
+    "auction_row",
+    "learner_rows",
+    "outcome_record",
+    "outcome_row",
+    "upsert",
+]
 
 LearnerStates = Sequence[tuple[tuple[str, str, str], dict[str, Any]]]
 """((tenant, task, model id), state) pairs, as the learner hands them over."""
@@ -62,3 +72,13 @@ def learner_rows(states: LearnerStates) -> list[LearnerStateRow]:
         )
         for (tenant, task, model), state in states
     ]
+
+
+def upsert(dialect: str, table: Table, rows: Sequence[Any], keys: Sequence[str]) -> Insert:
+    """One INSERT … ON CONFLICT DO UPDATE for ORM ``rows`` (SQLite and PostgreSQL alike):
+    a single statement, where a session merge would read each row first."""
+    values = [{column.name: getattr(row, column.key) for column in table.columns} for row in rows]
+    insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    statement = insert.values(values)
+    changing = {c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys}
+    return statement.on_conflict_do_update(index_elements=list(keys), set_=changing)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from types import TracebackType
@@ -19,7 +19,12 @@ from sqlalchemy.exc import (
     NoSuchModuleError,
     SQLAlchemyError,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import selectinload
 from sqlalchemy.pool import StaticPool
 
@@ -30,6 +35,7 @@ from atomic.storage._ledger import (
     learner_rows,
     outcome_record,
     outcome_row,
+    upsert,
 )
 from atomic.storage._migrate import upgrade
 from atomic.storage._records import AttemptRecord, OutcomeRecord, RunRecord, RunStatus
@@ -131,13 +137,14 @@ class Store:
         self,
         run: RunRecord,
         *,
+        attempts: Sequence[AttemptRecord] = (),
         auction: dict[str, Any] | None = None,
         outcome: OutcomeRecord | None = None,
         learner_states: LearnerStates = (),
     ) -> None:
         """Write a run's outcome: status, model, output or error, usage, cost and timings;
-        with, in the same transaction, its auction record, the outcome the learner counted,
-        and the learner's changed posteriors."""
+        with, in the same transaction, attempts not yet recorded, its auction record, the
+        outcome the learner counted, and the learner's changed posteriors."""
         statement = (
             update(RunRow)
             .where(RunRow.id == run.id, RunRow.tenant == run.tenant)
@@ -159,12 +166,23 @@ class Store:
             result = cast(CursorResult[Any], await s.execute(statement))
             if result.rowcount == 0:
                 raise _run_not_found(run.id, run.tenant)
+            s.add_all(_attempt_row(attempt) for attempt in attempts)
             if auction is not None:
                 s.add(auction_row(run, auction))
-            if outcome is not None:
-                await s.merge(outcome_row(outcome))
-            for row in learner_rows(learner_states):
-                await s.merge(row)
+            await s.flush()
+            await self._upsert_ledger(s, outcome, learner_states)
+
+    async def _upsert_ledger(
+        self, session: AsyncSession, outcome: OutcomeRecord | None, states: LearnerStates
+    ) -> None:
+        dialect = self._engine.dialect.name
+        if outcome is not None:
+            rows = [outcome_row(outcome)]
+            await session.execute(upsert(dialect, OutcomeRow.__table__, rows, ["run_id"]))
+        if states:
+            keys = ["tenant", "task_name", "model_id"]
+            rows = learner_rows(states)
+            await session.execute(upsert(dialect, LearnerStateRow.__table__, rows, keys))
 
     async def get_auction(self, run_id: str, *, tenant: str = "default") -> dict[str, Any]:
         """The auction record of a run, as stored."""
@@ -196,14 +214,11 @@ class Store:
         """Replace a run's counted outcome, with the learner's changed posteriors."""
         action = f"record the outcome of {outcome.run_id!r}"
         async with self._translate_errors(action), self._sessions.begin() as session:
-            await session.merge(outcome_row(outcome))
-            for row in learner_rows(learner_states):
-                await session.merge(row)
+            await self._upsert_ledger(session, outcome, learner_states)
 
     async def save_learner_states(self, learner_states: LearnerStates) -> None:
         async with self._translate_errors("save learner state"), self._sessions.begin() as s:
-            for row in learner_rows(learner_states):
-                await s.merge(row)
+            await self._upsert_ledger(s, None, learner_states)
 
     async def load_learner_states(
         self, *, tenant: str | None = None

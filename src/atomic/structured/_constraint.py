@@ -34,6 +34,20 @@ The same objects serve the structured-output benchmark. Per backend there is a `
 the tokens one by one to the constraint, and finally asks whether end-of-output is allowed. It
 never raises for a rejected text; it raises :class:`ConstraintError` only if the compiled
 grammar cannot be bound to the vocabulary at all.
+
+What the backends admit, beyond the schema itself (worth knowing when scoring them):
+
+- Both fix the order of an object's keys: llguidance the schema's ``properties`` order, gbnf
+  the required keys first, then the optional ones, each in schema order. A valid instance with
+  its keys in another order is rejected; reorder it first to measure schema coverage.
+- Whitespace: llguidance admits up to 24 whitespace characters between tokens (so indented
+  JSON passes); gbnf at most one space after each token. Neither admits it before the value.
+- llguidance is strict: a keyword it does not implement fails the compile. The gbnf converter
+  ignores what it does not implement (``minimum``/``maximum``, ``multipleOf``, most formats),
+  so it compiles more schemas and admits some invalid instances.
+
+Generation compiles :func:`closed_objects` of the output schema (no invented keys); ``compile``
+and ``accepts`` take the schema as given.
 """
 
 from __future__ import annotations
@@ -108,8 +122,12 @@ def closed_objects(schema: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def schema_key(schema: Mapping[str, Any]) -> str:
-    """The canonical JSON text of a schema: equal schemas give equal keys."""
-    return json.dumps(schema, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """The compact JSON text of a schema, the key its compiled constraint is cached under.
+
+    Key order is kept, not sorted: both backends generate an object's keys in the order of its
+    ``properties``, so two schemas that differ only in that order are different constraints.
+    """
+    return json.dumps(schema, separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass(frozen=True)
