@@ -232,10 +232,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     for table in _tables(auctions, calls):
         console.print(table)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    console.print(f"Wrote {out}")
     return report
 
 
@@ -251,7 +247,13 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    return asyncio.run(run(parser().parse_args(argv)))
+    args = parser().parse_args(argv)
+    report = asyncio.run(run(args))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    console.print(f"Wrote {out}")
+    return report
 
 
 if __name__ == "__main__":

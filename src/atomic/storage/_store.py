@@ -10,7 +10,7 @@ from typing import Any, cast
 
 from alembic.util import CommandError
 from pydantic_core import to_jsonable_python
-from sqlalchemy import event, select, update
+from sqlalchemy import Table, event, select, update
 from sqlalchemy.engine import URL, Connection, CursorResult, make_url
 from sqlalchemy.exc import (
     ArgumentError,
@@ -177,12 +177,12 @@ class Store:
     ) -> None:
         dialect = self._engine.dialect.name
         if outcome is not None:
-            rows = [outcome_row(outcome)]
-            await session.execute(upsert(dialect, OutcomeRow.__table__, rows, ["run_id"]))
+            table = cast(Table, OutcomeRow.__table__)
+            await session.execute(upsert(dialect, table, [outcome_row(outcome)], ["run_id"]))
         if states:
             keys = ["tenant", "task_name", "model_id"]
-            rows = learner_rows(states)
-            await session.execute(upsert(dialect, LearnerStateRow.__table__, rows, keys))
+            table = cast(Table, LearnerStateRow.__table__)
+            await session.execute(upsert(dialect, table, learner_rows(states), keys))
 
     async def get_auction(self, run_id: str, *, tenant: str = "default") -> dict[str, Any]:
         """The auction record of a run, as stored."""
