@@ -4,13 +4,14 @@ Prompts are embedded with TF-IDF (word unigrams and bigrams, sublinear term freq
 compared by cosine similarity. A model's predicted quality on a prompt is its mean recorded
 quality on the ``k`` nearest training prompts; the router picks the model maximising
 ``willingness_to_pay × predicted quality − expected cost``, as RouterBench's ``KNNRouter``
-does. ``k`` is chosen on a validation fifth of the training rows (lowest Brier score of the
-predicted qualities over every model), then the router is refit on all training rows.
+does. ``k`` is chosen on a validation fifth of the training rows, by the caller's criterion
+(the lowest Brier score of the predicted qualities unless told otherwise), then the router is
+refit on all training rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -22,6 +23,11 @@ __all__ = ["K_CANDIDATES", "KNNRouter"]
 K_CANDIDATES = (5, 10, 20, 40, 80, 160, 320)
 
 FloatArray = npt.NDArray[np.float64]
+IndexArray = npt.NDArray[np.int64]
+
+Criterion = Callable[[FloatArray, IndexArray], float]
+"""``criterion(predicted, rows)``: how good the predictions for validation ``rows`` are
+(higher is better)."""
 
 
 class KNNRouter:
@@ -67,10 +73,16 @@ class KNNRouter:
         *,
         seed: int,
         candidates: Sequence[int] = K_CANDIDATES,
+        criterion: Criterion | None = None,
     ) -> tuple[KNNRouter, dict[int, float]]:
-        """A router whose ``k`` has the lowest validation Brier score, refit on every row;
-        also the score of each candidate ``k``."""
+        """A router whose ``k`` scores best on the validation rows, refit on every row; also
+        each candidate's score. The default criterion is minus the Brier score."""
         quality = np.asarray(quality, dtype=float)
+
+        def brier(predicted: FloatArray, rows: IndexArray) -> float:
+            return -float(np.mean((predicted - quality[rows]) ** 2))
+
+        judge = criterion or brier
         order = np.random.default_rng(seed).permutation(len(prompts))
         cut = max(1, len(prompts) // 5)
         valid, train = order[:cut], order[cut:]
@@ -80,6 +92,6 @@ class KNNRouter:
                 continue
             router = cls(k).fit([prompts[i] for i in train], quality[train])
             predicted = router.predict([prompts[i] for i in valid])
-            scores[k] = float(np.mean((predicted - quality[valid]) ** 2))
-        best = min(scores, key=lambda k: (scores[k], k)) if scores else 1
+            scores[k] = judge(predicted, valid)
+        best = max(scores, key=lambda k: (scores[k], -k)) if scores else 1
         return cls(best).fit(prompts, quality), scores

@@ -116,8 +116,12 @@ class IPSEstimate:
     """An off-policy estimate of a target policy's mean reward, and how much the log backs it."""
 
     ips: float
+    ips_stderr: float
+    """Standard error of ``ips`` (the spread of the weighted rewards over √n)."""
     snips: float | None
     """Self-normalised IPS; ``None`` when the target never agrees with the log."""
+    snips_stderr: float | None
+    """Delta-method standard error of ``snips``."""
     matched: int
     """Logged choices the target policy would also have made."""
     n: int
@@ -144,12 +148,22 @@ def ips(
     if any(not 0 < p <= 1 for p in propensities):
         raise ValueError("propensities must be in (0, 1]")
     weights = [1.0 / p if m else 0.0 for m, p in zip(matches, propensities, strict=True)]
+    terms = [w * r for w, r in zip(weights, rewards, strict=True)]
     total = sum(weights)
-    weighted = sum(w * r for w, r in zip(weights, rewards, strict=True))
+    weighted = sum(terms)
     squares = sum(w * w for w in weights)
+    mean = weighted / n
+    spread = math.sqrt(sum((t - mean) ** 2 for t in terms) / max(n - 1, 1))
+    snips = weighted / total if total > 0 else None
+    snips_stderr = None
+    if snips is not None:
+        residuals = sum((w * (r - snips)) ** 2 for w, r in zip(weights, rewards, strict=True))
+        snips_stderr = math.sqrt(residuals) / total
     return IPSEstimate(
-        ips=weighted / n,
-        snips=weighted / total if total > 0 else None,
+        ips=mean,
+        ips_stderr=spread / math.sqrt(n),
+        snips=snips,
+        snips_stderr=snips_stderr,
         matched=sum(bool(m) for m in matches),
         n=n,
         effective_n=total * total / squares if squares > 0 else 0.0,

@@ -46,10 +46,20 @@ def plot_frontier(
     online: Mapping[str, tuple[float, float]],
     c_max: float,
     title: str,
+    best_single: float | None = None,
 ) -> None:
     """Write a PNG: single models (grey, labelled), baselines, each family's points with its
-    non-decreasing convex hull, and the online runs."""
-    fig, ax = plt.subplots(figsize=(11, 7), dpi=120)
+    non-decreasing convex hull, the online runs, and the best single model's accuracy (the
+    line CostSave is measured on)."""
+    fig, ax = plt.subplots(figsize=(13, 7), dpi=120)
+    if best_single is not None:
+        ax.axhline(
+            best_single,
+            color="0.5",
+            linestyle=":",
+            linewidth=1,
+            label="best single model's accuracy",
+        )
     for name, (cost, quality) in singles.items():
         ax.scatter(cost, quality, color="0.45", marker="D", s=28, zorder=3)
         ax.annotate(
@@ -69,14 +79,19 @@ def plot_frontier(
         ax.scatter(xs, ys, s=22, zorder=4, alpha=0.8, **style)
         hx, hy = _hull_curve(points, c_max)
         ax.plot(hx, hy, color=style["color"], linewidth=1.6, label=f"{name} (hull)")
-    for name, (cost, quality) in online.items():
-        ax.scatter(cost, quality, marker="P", s=110, zorder=5, color="tab:purple", label=name)
+    for (name, (cost, quality)), color, marker in zip(
+        online.items(),
+        itertools.cycle(("tab:purple", "tab:brown")),
+        itertools.cycle("PX"),
+        strict=False,
+    ):
+        ax.scatter(cost, quality, marker=marker, s=110, zorder=5, color=color, label=name)
     ax.set_xscale("log")
     ax.set_xlabel("mean cost per query (USD, log scale)")
     ax.set_ylabel("accuracy")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.25)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)

@@ -98,8 +98,18 @@ def side_tables(report: dict[str, Any]) -> list[Table]:
     )
     for column in ("", "accuracy", "$/query"):
         ips.add_column(column, justify="right" if column else "left")
-    for label, key in (("true (measured)", "true"), ("IPS", "ips"), ("SNIPS", "snips")):
-        ips.add_row(label, f"{estimate[key]['accuracy']:.3f}", _usd(estimate[key]["cost_usd"]))
+    ips.add_row(
+        "true (measured)",
+        f"{estimate['true']['accuracy']:.3f}",
+        _usd(estimate["true"]["cost_usd"]),
+    )
+    for label, key in (("IPS", "ips"), ("SNIPS", "snips")):
+        value, error = estimate[key], estimate[f"{key}_stderr"]
+        ips.add_row(
+            f"{label} (± 1 s.e.)",
+            f"{value['accuracy']:.3f} ± {error['accuracy']:.3f}",
+            f"{_usd(value['cost_usd'])} ± {_usd(error['cost_usd'])}",
+        )
     ips.caption = (
         f"{estimate['matched']} of {estimate['n']} logged choices agree with the "
         f"target; effective sample size {estimate['effective_n']}"

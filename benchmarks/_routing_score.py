@@ -80,6 +80,22 @@ def static_policies(
     return singles, baselines
 
 
+def _choices(
+    predicted: Matrix, cost: Matrix, values: Sequence[float], floors: Sequence[float]
+) -> list[tuple[str, npt.NDArray[np.int64]]]:
+    """The kNN's choice per prompt under each willingness to pay and each quality floor."""
+    found = [(f"utility ${v:.3g}", KNNRouter.route(predicted, cost, v)) for v in values]
+    for floor in floors:
+        # MinCost's rule on the kNN's predictions: the cheapest model predicted to reach the
+        # floor, else the likeliest.
+        reach = np.where(predicted >= floor, cost[None, :], np.inf)
+        chosen = np.where(
+            np.isfinite(reach).any(axis=1), np.argmin(reach, axis=1), np.argmax(predicted, axis=1)
+        )
+        found.append((f"min-cost ≥{floor:g}", chosen.astype(np.int64)))
+    return found
+
+
 def knn_family(
     train_rows: Sequence[RouterBenchRow],
     test_rows: Sequence[RouterBenchRow],
@@ -92,37 +108,36 @@ def knn_family(
     floors: Sequence[float],
     seed: int,
 ) -> dict[str, Any]:
-    """The kNN router under every willingness to pay in ``values`` and every floor."""
+    """The kNN router under every willingness to pay in ``values`` and every floor, its ``k``
+    chosen for the best AIQ of that same frontier on a validation fifth of the train rows."""
     train_q = np.array([[r.quality[m] for m in names] for r in train_rows])
-    router, scores = KNNRouter.tuned([r.prompt for r in train_rows], train_q, seed=seed)
-    predicted = router.predict([r.prompt for r in test_rows])
-    rows = np.arange(len(q))
-    configs = []
+    train_c = np.array([[r.cost[m] for m in names] for r in train_rows])
 
-    def add(config: str, chosen: npt.NDArray[np.int64]) -> None:
-        configs.append(
+    def frontier(predicted: Matrix, quality: Matrix, cost: Matrix) -> list[dict[str, Any]]:
+        rows = np.arange(len(quality))
+        return [
             {
                 "config": config,
-                **point(c[rows, chosen].mean(), q[rows, chosen].mean()),
+                **point(cost[rows, chosen].mean(), quality[rows, chosen].mean()),
                 "picks": picks(chosen.tolist(), names),
             }
-        )
+            for config, chosen in _choices(predicted, train_cost, values, floors)
+        ]
 
-    for value in values:
-        add(f"utility ${value:.3g}", KNNRouter.route(predicted, train_cost, value))
-    for floor in floors:
-        # MinCost's rule on the kNN's predictions: the cheapest model predicted to reach the
-        # floor, else the likeliest.
-        reach = np.where(predicted >= floor, train_cost[None, :], np.inf)
-        chosen = np.where(
-            np.isfinite(reach).any(axis=1), np.argmin(reach, axis=1), np.argmax(predicted, axis=1)
-        )
-        add(f"min-cost ≥{floor:g}", chosen.astype(np.int64))
+    def validation_aiq(predicted: Matrix, rows: npt.NDArray[np.int64]) -> float:
+        points = frontier(predicted, train_q[rows], train_c[rows])
+        singles = train_c[rows].mean(axis=0)
+        return aiq([(p["cost_usd"], p["accuracy"]) for p in points], singles.min(), singles.max())
+
+    prompts = [r.prompt for r in train_rows]
+    router, scores = KNNRouter.tuned(prompts, train_q, seed=seed, criterion=validation_aiq)
+    predicted = router.predict([r.prompt for r in test_rows])
     return {
         "k": router.k,
-        "validation_brier": scores,
+        "k_chosen_by": "validation AIQ (a fifth of the train rows)",
+        "validation_aiq": scores,
         "embedding": "TF-IDF word 1-2 grams, cosine",
-        "configs": configs,
+        "configs": frontier(predicted, q, c),
     }
 
 
@@ -163,7 +178,9 @@ def ips_summary(
         "logging": logging_name,
         "true": point(target.mean_cost, target.accuracy),
         "ips": point(cost.ips, accuracy.ips),
+        "ips_stderr": point(cost.ips_stderr, accuracy.ips_stderr),
         "snips": point(cost.snips or 0.0, accuracy.snips or 0.0),
+        "snips_stderr": point(cost.snips_stderr or 0.0, accuracy.snips_stderr or 0.0),
         # What ignoring the propensities would say: biased toward where the logger went.
         "unweighted_matched_accuracy": sum(matched) / len(matched) if matched else None,
         "matched": accuracy.matched,

@@ -13,7 +13,8 @@ Policies, all evaluated on the test split (its prompts in one seeded random orde
   single** (by mean cost and accuracy on the train split); the per-query **oracle** (the
   cheapest model that was right, else the cheapest).
 * the **kNN router** (``_knn.py``), trained on every model's train outcomes, swept over the
-  same willingness-to-pay values and quality floors as the exchange.
+  same willingness-to-pay values and quality floors as the exchange; its ``k`` is the one whose
+  sweep has the best AIQ on a validation fifth of the train split.
 * the **exchange, warm**: its learner first observes every train row's outcome for every model
   (``Exchange.observe``), then one pass per objective (``Utility(value_usd=v)`` for a
   log-spaced ``v``, and ``MinCost(floor)``), each prompt a real ``Atomic.run`` with
@@ -328,6 +329,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             for p in report["exchange"]["online"]
         },
         c_max=report["cost_range"]["c_max"],
+        best_single=report["baselines"]["best single"]["accuracy"],
         title=f"RouterBench test split ({report['data']['test_rows']} prompts): cost vs accuracy",
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -48,7 +48,7 @@ def test_ips_is_unbiased_where_the_unweighted_mean_is_not() -> None:
     logging = np.array([[0.6, 0.2, 0.2], [0.45, 0.5, 0.05]])  # P(action | context)
     target = np.array([0, 2])  # the deterministic policy to evaluate
     true_value = reward_mean[[0, 1], target].mean()  # contexts are equally likely: 0.6
-    estimates, unweighted = [], []
+    estimates, errors, unweighted = [], [], []
     for _ in range(400):
         contexts = rng.integers(0, 2, 300)
         draws = rng.random(300)[:, None]
@@ -57,8 +57,11 @@ def test_ips_is_unbiased_where_the_unweighted_mean_is_not() -> None:
         matches = actions == target[contexts]
         found = ips(matches.tolist(), logging[contexts, actions].tolist(), rewards.tolist())
         estimates.append(found.ips)
+        errors.append(found.ips_stderr)
         unweighted.append(rewards[matches].mean())
     assert np.mean(estimates) == pytest.approx(true_value, abs=0.02)
+    # The reported standard error matches the estimates' actual spread.
+    assert np.mean(errors) == pytest.approx(np.std(estimates), rel=0.2)
     # Context 1's target action is rare in the log, so ignoring propensities overweights
     # context 0, where the target does well: the naive mean is far off.
     assert np.mean(unweighted) - true_value > 0.15
@@ -68,6 +71,7 @@ def test_ips_reports_overlap() -> None:
     found = ips([True, False, True, False], [0.5, 0.5, 0.25, 1.0], [1.0, 1.0, 0.0, 1.0])
     assert found.ips == pytest.approx((2.0 + 0.0) / 4)
     assert found.snips == pytest.approx(2.0 / 6.0)
+    assert found.ips_stderr == pytest.approx(np.std([2.0, 0.0, 0.0, 0.0], ddof=1) / 2)
     assert found.matched == 2
     assert found.effective_n == pytest.approx(36 / 20)
     assert ips([False], [0.5], [1.0]).snips is None
@@ -91,7 +95,8 @@ def test_knn_routes_by_neighbours_and_breaks_ties_toward_cheap() -> None:
     ]  # equal quality → cheap
     tuned, scores = KNNRouter.tuned(prompts, quality, seed=0, candidates=(1, 3, 15))
     assert set(scores) == {1, 3, 15}
-    assert tuned.k == min(scores, key=lambda k: (scores[k], k))
+    assert tuned.k == max(scores, key=lambda k: (scores[k], -k))  # the best (minus) Brier
+    assert all(score <= 0 for score in scores.values())
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from atomic.cli import app
 from atomic.tasks._builtin import BANKING77_INTENTS, TransactionFacts
 
 SMOLLM2 = "llamacpp:smollm2-135m-instruct"
-GEMMA = "llamacpp:gemma-3-270m-it"
+GEMMA = "llamacpp:gemma-3-270m"
 
 
 @pytest.fixture(scope="session")

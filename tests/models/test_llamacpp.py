@@ -30,9 +30,10 @@ from atomic.models import (
     Usage,
     builtin_local_model,
 )
+from atomic.models._chat_templates import CHAT_TEMPLATES
 from atomic.models._local import GEMMA_FILE, gemma_path, smollm2_path
 from atomic.settings import AtomicSettings, ConstraintBackend
-from atomic.tasks import ModelOutcome, Task, attempt_model
+from atomic.tasks import ModelOutcome, Task, attempt_model, render_messages
 from atomic.tasks._builtin import SupportMessage, TransactionFacts, sentiment, transaction_facts
 from tests.fixtures.llm import GEMMA_ID, SMOLLM2_ID, with_backend
 
@@ -56,8 +57,6 @@ def _ask(text: str, *, max_tokens: int = 8, **fields: Any) -> ModelRequest:
 
 
 def _grammar_request(task: Task[Any, Any], text: str) -> ModelRequest:
-    from atomic.tasks import render_messages
-
     messages = render_messages(task, SupportMessage(text=text), OutputStrategy.GRAMMAR)
     return ModelRequest(
         messages=tuple(messages),
@@ -99,8 +98,29 @@ def test_smollm2_reads_chatml_from_its_own_template(smollm2: LlamaCppModel) -> N
     )
 
 
-def test_gemma_folds_the_system_text_into_the_first_user_turn(gemma: LlamaCppModel) -> None:
-    prompt = gemma.render_prompt(CHAT)
+def test_gemma_base_reads_the_chat_as_a_few_shot_document(gemma: LlamaCppModel) -> None:
+    assert gemma.chat_template == CHAT_TEMPLATES["completion"]
+    assert gemma.render_prompt(CHAT) == (
+        "<bos>Answer in French.\n\nInput: Hello?\nOutput: Bonjour.\n\nInput: Thanks.\nOutput: "
+    )
+
+
+async def test_gemma_base_stops_where_it_would_start_the_next_input(gemma: LlamaCppModel) -> None:
+    request = ModelRequest(messages=tuple(CHAT), max_tokens=48)
+    response = await gemma.invoke(request)
+    assert "Input:" not in response.text
+    assert response.finish_reason == "stop"
+    assert response.usage.output_tokens < 48
+
+
+def test_gemma_chat_template_folds_the_system_text_into_the_first_user_turn(
+    gemma: LlamaCppModel, llm_settings: AtomicSettings
+) -> None:
+    # For Gemma 3's instruction-tuned files: the template has no system role.
+    chat = LlamaCppModel(
+        gemma_path(llm_settings.home), card=gemma.card, n_ctx=512, chat_format="gemma3"
+    )
+    prompt = chat.render_prompt(CHAT)
     assert prompt == (
         "<bos><start_of_turn>user\nAnswer in French.\n\nHello?<end_of_turn>\n"
         "<start_of_turn>model\nBonjour.<end_of_turn>\n"
@@ -108,12 +128,14 @@ def test_gemma_folds_the_system_text_into_the_first_user_turn(gemma: LlamaCppMod
         "<start_of_turn>model\n"
     )
     # The markers are the vocabulary's control tokens, not their spelling in plain text.
-    tokens = gemma.llama.tokenize(prompt.encode(), add_bos=False, special=True)
-    assert tokens[0] == gemma.llama.token_bos()
-    assert (
-        tokens.count(gemma.llama.tokenize(b"<start_of_turn>", add_bos=False, special=True)[0]) == 4
-    )
-    assert tokens.count(gemma.llama.token_bos()) == 1
+    llama = chat.llama
+    tokens = llama.tokenize(prompt.encode(), add_bos=False, special=True)
+    start_of_turn = llama.tokenize(b"<start_of_turn>", add_bos=False, special=True)
+    assert len(start_of_turn) == 1
+    assert tokens.count(start_of_turn[0]) == 4
+    assert tokens[0] == llama.token_bos()
+    assert tokens.count(llama.token_bos()) == 1
+    chat.close()
 
 
 def test_gemma_file_is_the_pretrained_base_model(gemma: LlamaCppModel) -> None:
@@ -171,6 +193,17 @@ async def test_loads_lazily_once_and_reuses_the_loaded_model(smollm2: LlamaCppMo
     assert second.usage.output_tokens >= 1
     await model.aclose()
     assert not model.loaded
+
+
+async def test_a_cancelled_call_returns_at_once_and_frees_the_model(smollm2: LlamaCppModel) -> None:
+    story = asyncio.create_task(smollm2.invoke(_ask("Tell a long story.", max_tokens=1500)))
+    await asyncio.sleep(0.3)  # let it start generating
+    story.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await story
+    # The abandoned thread stops at its next token and releases the model.
+    response = await smollm2.invoke(_ask("Say yes.", max_tokens=3))
+    assert response.usage.output_tokens >= 1
 
 
 async def test_response_reports_usage_cost_latency_and_finish(smollm2: LlamaCppModel) -> None:
@@ -299,7 +332,7 @@ URGENCY = Task(
         "Rate how urgent the message is. Write the urgency as the number of seconds the "
         "customer is willing to wait, e.g. 1000000000000000."
     ),
-    max_output_tokens=24,
+    max_output_tokens=16,
 )
 
 
@@ -309,16 +342,17 @@ async def test_integer_maximum_is_never_exceeded(
 ) -> None:
     model = with_backend(gemma, backend)
     message = SupportMessage(text="Someone is emptying my account right now!!! Block my card!")
-    raw = await model.invoke(_grammar_request(URGENCY, message.text))
-    if backend is ConstraintBackend.LLGUIDANCE:
-        # llguidance compiles minimum/maximum into the grammar: the bound holds by construction.
-        assert json.loads(raw.text)["urgency"] in range(1, 6)
-        assert raw.finish_reason == "stop"
-    outcome = await _outcome(attempt_model(URGENCY, message, model, max_attempts=2))
+    outcome = await _outcome(attempt_model(URGENCY, message, model, max_attempts=1))
     if isinstance(outcome, OutputValidationError):
-        assert outcome.errors  # the out-of-range value was caught, not returned
+        # gbnf drops minimum/maximum, so an out-of-range number can be written; validation
+        # catches it and it never comes out as a value.
+        assert backend is ConstraintBackend.GBNF
+        assert any(error.startswith("urgency") for error in outcome.errors)
         return
     assert 1 <= outcome.output.urgency <= 5
+    response = outcome.attempts[0].response
+    assert response is not None
+    assert response.finish_reason == "stop"
 
 
 # -- the built-in local models -----------------------------------------------------------------

@@ -191,3 +191,34 @@ def test_the_shared_slice_loads_with_its_empty_rows_counted() -> None:
     assert len(train.rows) + len(test.rows) + train.skipped + test.skipped == 3178
     assert train.skipped + test.skipped == 28
     assert test.accuracy("gpt-4-1106-preview") == pytest.approx(0.879, abs=0.001)
+
+
+async def test_logged_propensities_are_the_exchanges_choice_frequencies(
+    folder: Path, atomic: Atomic
+) -> None:
+    """Off-policy evaluation divides by the logged propensity, so it must be the real chance
+    the exchange picks the winner; a frozen learner makes every call the same lottery."""
+    test = load_routerbench(folder, "test")
+    atomic.exchange.configure(
+        answer.name,
+        TaskPolicy(
+            objective=Utility(value_usd=1.0),
+            contextual=True,
+            reward_from_checks=False,
+            max_cascade=1,
+        ),
+    )
+    row = test.rows[0]
+    item = {"sample_id": row.sample_id, "prompt": row.prompt, "eval_name": row.eval_name}
+    atomic.exchange.observe(answer, item, "replay:org--big-model", 1.0)  # a slight favourite
+    chosen: list[str] = []
+    logged: dict[str, list[float]] = {}
+    for _ in range(400):
+        result = await atomic.run(answer, item)  # no outcome reported: the learner stays put
+        record = await atomic.explain(result.run_id)
+        chosen.append(result.model_id)
+        logged.setdefault(result.model_id, []).append(record.propensity)
+    assert len(logged) == 2  # both models won sometimes: the test has something to compare
+    for model_id, propensities in logged.items():
+        frequency = chosen.count(model_id) / len(chosen)
+        assert sum(propensities) / len(propensities) == pytest.approx(frequency, abs=0.05)

@@ -83,6 +83,9 @@ def test_keys_are_generated_in_the_schemas_property_order(
         (ConstraintBackend.GBNF, {"type": "string", "pattern": "[0-9]{4}"}, "Pattern must start"),
         (ConstraintBackend.GBNF, {"type": "string", "pattern": "^(?=a)b$"}, "pattern syntax"),
         (ConstraintBackend.GBNF, {"type": "frobnicate"}, "Unrecognized schema"),
+        (ConstraintBackend.GBNF, {"properties": {"a": True}}, "AttributeError"),
+        # A long maxLength nests a group per character: llama.cpp's parser would crash.
+        (ConstraintBackend.GBNF, {"type": "string", "maxLength": 65535}, "nests 65535 groups"),
     ],
 )
 def test_a_schema_the_backend_cannot_express_raises_constraint_error(

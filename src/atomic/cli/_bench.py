@@ -111,3 +111,62 @@ def routing(
     """
     argv = _options(data=data, out=out, limit=limit, seed=seed) + list(ctx.args)
     _call(lambda: load_benchmark("routing").main(argv))
+
+
+@bench_app.command(context_settings=_PASS_THROUGH)
+def overhead(
+    ctx: typer.Context,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="JSON output. Default: benchmarks/results/overhead.json.",
+            show_default=False,
+        ),
+    ] = None,
+    pg_url: Annotated[
+        str | None,
+        typer.Option(
+            "--pg-url",
+            help="A PostgreSQL URL to measure on; by default a throwaway server is started.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Auction latency against the number of bidders (context-free and contextual), and the
+    per-call overhead of the exchange on SQLite and PostgreSQL, on a model that answers at once.
+
+    Further options (--bidders, --auctions, --calls, --no-postgres) are passed to
+    benchmarks/overhead.py; see `python benchmarks/overhead.py --help`.
+    """
+    argv = _options(out=out, pg_url=pg_url) + list(ctx.args)
+    _call(lambda: load_benchmark("overhead").main(argv))
+
+
+@bench_app.command(context_settings=_PASS_THROUGH)
+def structured(
+    ctx: typer.Context,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="A folder of JSONSchemaBench files. Default: ../shared/data/jsonschemabench.",
+            show_default=False,
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="JSON output. Default: benchmarks/results/structured.json.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Constraint coverage of llguidance and llama.cpp's grammar on JSONSchemaBench, and
+    tokens/s and first-attempt validity with and without the constraint on the local models.
+
+    Further options are passed to benchmarks/structured.py; see its --help.
+    """
+    argv = _options(data=data, out=out) + list(ctx.args)
+    _call(lambda: load_benchmark("structured").main(argv))

@@ -146,4 +146,5 @@ def error_panel(error: AtomicError) -> Panel:
     extra = getattr(error, "errors", None)
     if extra:
         body.append("\n" + "\n".join(f"  • {e}" for e in extra), style="dim")
-    return Panel(body, title=f"error [{error.code}]", title_align="left", border_style="red")
+    title = Text(f"error {error.code}", style="bold red")
+    return Panel(body, title=title, title_align="left", border_style="red")

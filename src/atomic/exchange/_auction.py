@@ -214,18 +214,22 @@ def propensity(
     exploration: float,
     value_usd: float,
     rng: np.random.Generator,
+    draws: FloatArray | None = None,
 ) -> float:
     """P(``winner`` is chosen) under the exploration policy, by re-drawing every bid.
 
-    Each bid's P(success) draw is taken as normal around its posterior mean with its posterior
-    spread (scaled by ``exploration``), which is what the Thompson draw approximates; the
-    auction is re-cleared for every draw.
+    ``draws`` (one column per bid, in ``bids`` order) should come from the learner's own
+    sampling distribution (:meth:`Learner.draws`); without them each bid's draw is taken as
+    normal around its posterior mean with its posterior spread (scaled by ``exploration``),
+    a rougher approximation. The auction is re-cleared for every row of draws.
     """
     if exploration <= 0 or len(bids) == 1:
         return 1.0
-    means = np.array([b.p_success for b in bids])
-    spreads = np.array([b.p_std for b in bids]) * exploration
-    draws = np.clip(means + spreads * rng.standard_normal((_PROPENSITY_DRAWS, len(bids))), 0, 1)
+    if draws is None:
+        means = np.array([b.p_success for b in bids])
+        spreads = np.array([b.p_std for b in bids]) * exploration
+        noise = rng.standard_normal((_PROPENSITY_DRAWS, len(bids)))
+        draws = np.clip(means + spreads * noise, 0, 1)
     scores = np.empty_like(draws)
     for j, bid in enumerate(bids):
         p = draws[:, j]
@@ -239,7 +243,7 @@ def propensity(
     order = [b.model_id for b in bids]
     chosen = np.argmax(scores, axis=1)
     share = float(np.mean(chosen == order.index(winner)))
-    return max(share, 1.0 / _PROPENSITY_DRAWS)
+    return max(share, 1.0 / len(draws))
 
 
 def cost_cap_exclusions(

@@ -19,6 +19,7 @@ from atomic.errors import (
     OutputValidationError,
 )
 from atomic.exchange._auction import (
+    _PROPENSITY_DRAWS,
     AuctionInput,
     TaskPolicy,
     clear,
@@ -31,7 +32,7 @@ from atomic.exchange._health import Health
 from atomic.exchange._history import History
 from atomic.exchange._objectives import Objective
 from atomic.exchange._pacing import Budget, Pacer
-from atomic.exchange._record import AttemptSummary, AuctionRecord
+from atomic.exchange._record import AttemptSummary, AuctionRecord, BidRecord
 from atomic.learning import Learner
 from atomic.models import Model, Usage
 from atomic.models._registry import ModelRegistry
@@ -196,6 +197,7 @@ class Exchange:
                 call.exploration,
                 task.value_usd,
                 self._rng,
+                draws=self._redraws(call, record.bids),
             )
         else:
             reasons = "; ".join(f"{e.model_id}: {e.reason}" for e in record.exclusions)
@@ -355,6 +357,24 @@ class Exchange:
         )
         by_id = {m.id: m for m in allowed}
         return record, [by_id[b.model_id] for b in ranked]
+
+    def _redraws(self, call: AuctionInput, bids: Sequence[BidRecord]) -> Any:
+        """Fresh draws of every bid from the learner's own sampling distribution, so the
+        logged propensity is that of the policy which chose (off-policy estimates need it)."""
+        if call.exploration <= 0 or len(bids) < 2:
+            return None
+        columns = [
+            self.learner.draws(
+                (call.tenant, call.task.name, bid.model_id),
+                self.registry.get(bid.model_id).card,
+                call.features,
+                call.exploration,
+                _PROPENSITY_DRAWS,
+                self._rng,
+            )
+            for bid in bids
+        ]
+        return np.column_stack(columns)
 
     def _collector(self, attempts: list[Attempt]) -> Any:
         # Attempts are written with the run's end, in one transaction: a round trip per

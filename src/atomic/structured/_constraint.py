@@ -85,7 +85,9 @@ FALLBACK_HINT = (
 
 _SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
 _SCHEMA_LISTS = ("anyOf", "oneOf", "prefixItems")
-_SCHEMA_ONE = ("items", "additionalItems", "contains", "not", "if", "then", "else")
+# Not "not", "if"/"then"/"else" or "contains": closing an object there would not just drop
+# invented keys, it could let through instances the schema forbids.
+_SCHEMA_ONE = ("items", "additionalItems", "additionalProperties")
 
 
 def closed_objects(schema: Mapping[str, Any]) -> dict[str, Any]:
@@ -94,7 +96,7 @@ def closed_objects(schema: Mapping[str, Any]) -> dict[str, Any]:
     For generation only: a Pydantic model's schema allows extra keys (Pydantic ignores them),
     and a small model given that freedom invents keys until it runs out of tokens. Closing the
     objects keeps every output the schema accepts minus the extra keys. Objects inside
-    ``allOf`` stay open (closing each part would forbid the other parts' keys).
+    ``allOf``, ``not`` and conditionals stay open (closing them changes what they mean).
     """
 
     def close(node: Any) -> Any:
@@ -106,7 +108,7 @@ def closed_objects(schema: Mapping[str, Any]) -> dict[str, Any]:
                 out[key] = {name: close(sub) for name, sub in value.items()}
             elif key in _SCHEMA_LISTS and isinstance(value, list):
                 out[key] = [close(sub) for sub in value]
-            elif key in (*_SCHEMA_ONE, "additionalProperties") and isinstance(value, dict):
+            elif key in _SCHEMA_ONE and isinstance(value, dict):
                 out[key] = close(value)
             else:
                 out[key] = value

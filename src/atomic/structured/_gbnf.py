@@ -5,8 +5,11 @@ from __future__ import annotations
 import ctypes
 import json
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
+
+import numpy as np
 
 from atomic.settings import ConstraintBackend
 from atomic.structured._constraint import (
@@ -16,7 +19,19 @@ from atomic.structured._constraint import (
     schema_key,
 )
 
-__all__ = ["GbnfEngine"]
+__all__ = ["MAX_NESTING", "GbnfEngine", "nesting_depth"]
+
+MAX_NESTING = 2000
+"""Deepest group nesting handed to llama.cpp: it refused 4,000 and crashed the process at 32,767."""
+
+_LITERALS = re.compile(r'"(?:\\.|[^"\\])*"|\[(?:\\.|[^\]\\])*\]')
+
+
+def nesting_depth(gbnf: str) -> int:
+    """How deep ``(...)`` groups nest in a GBNF text (string literals and classes ignored)."""
+    code = np.frombuffer(_LITERALS.sub("", gbnf).encode("utf-8"), dtype=np.uint8)
+    steps = (code == ord("(")).astype(np.int32) - (code == ord(")")).astype(np.int32)
+    return int(np.cumsum(steps).max(initial=0))
 
 
 class GbnfEngine(ConstraintEngine):
@@ -24,7 +39,9 @@ class GbnfEngine(ConstraintEngine):
 
     The converter ignores what it does not implement (``minimum``/``maximum``, ``multipleOf``,
     most ``format`` values), so its grammar can be looser than the schema; it fails outright on
-    unanchored or look-around ``pattern``s, unknown types and remote ``$ref``s.
+    unanchored or look-around ``pattern``s, unknown types and remote ``$ref``s. Grammars that
+    nest deeper than :data:`MAX_NESTING` (a ``maxLength`` of thousands) are refused here,
+    because llama.cpp's parser crashes the process on them.
     """
 
     backend = ConstraintBackend.GBNF
@@ -34,11 +51,21 @@ class GbnfEngine(ConstraintEngine):
 
         try:
             gbnf = json_schema_to_gbnf(json.dumps(dict(schema)))
-        # The converter reports unsupported schemas with assert and ValueError/KeyError.
-        except (AssertionError, ValueError, KeyError, TypeError, IndexError) as exc:
-            raise self._error(schema, f"{type(exc).__name__}: {exc}") from exc
         except RecursionError as exc:
             raise self._error(schema, "recursive schema too deep for the converter") from exc
+        # The converter reports what it cannot express with assert, ValueError and KeyError,
+        # and trips over some valid schemas (``true`` as a subschema) with AttributeError: any
+        # exception from it means this schema has no GBNF.
+        except Exception as exc:
+            raise self._error(schema, f"{type(exc).__name__}: {exc}") from exc
+        depth = nesting_depth(gbnf)
+        if depth > MAX_NESTING:
+            raise self._error(
+                schema,
+                f"the GBNF grammar nests {depth} groups deep (a large maxLength, maxItems or "
+                f"repetition count); llama.cpp's grammar parser overflows its stack past a few "
+                f"thousand, so {MAX_NESTING} is the limit",
+            )
         return CompiledConstraint(self.backend, schema_key(schema), gbnf)
 
     def _check_parses(self, compiled: CompiledConstraint, tokenizer: ConstraintTokenizer) -> None:

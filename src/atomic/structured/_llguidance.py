@@ -93,7 +93,7 @@ def lltokenizer_for(tokenizer: ConstraintTokenizer) -> Any:
         n = llama_cpp.llama_token_to_piece(vocab, token, buffer, 16 * 1024, 0, True)
         if n < 0:
             raise ValueError(f"token {token} does not fit a 16 KiB buffer")
-        piece = bytes(buffer[:n])
+        piece = ctypes.string_at(buffer, n)
         attr = llama_cpp.llama_vocab_get_attr(vocab, token)
         # llguidance marks special tokens with a 0xFF prefix so grammar text never matches them.
         if attr & llama_cpp.LLAMA_TOKEN_ATTR_CONTROL or (
