@@ -59,7 +59,10 @@ class AtomicSettings(BaseSettings):
         default=3, ge=1, le=10, description="Attempts per model: the first try plus re-asks."
     )
     threads: int = Field(
-        default_factory=lambda: max(1, min(os.cpu_count() or 1, 4)),
+        # One core stays free for the event loop, the store and the rest of the process:
+        # llama.cpp's threads spin, and on a busy 2-core machine 2 threads ran 10× slower
+        # than 1.
+        default_factory=lambda: max(1, min((os.cpu_count() or 2) - 1, 4)),
         ge=1,
         description="CPU threads for local models.",
     )

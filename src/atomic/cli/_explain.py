@@ -54,7 +54,9 @@ def explain_view(record: AuctionRecord) -> Group:
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
     head.add_column()
-    params = ", ".join(f"{k}={v}" for k, v in record.objective.items() if k != "kind")
+    params = ", ".join(
+        f"{k}={v}" for k, v in record.objective.items() if k != "kind" and v is not None
+    )
     head.add_row("run", record.run_id)
     head.add_row("task", record.task_name)
     head.add_row("objective", f"{record.objective['kind']}({params})")

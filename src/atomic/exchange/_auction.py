@@ -89,7 +89,8 @@ def eligibility(
 
     for model in models:
         card = model.card
-        if model.id in call.exclude:
+        model_id = card.id
+        if model_id in call.exclude:
             exclude(model, "caller", "excluded by the caller")
             continue
         if not task.sensitivity.allows(card.residency):
@@ -104,7 +105,7 @@ def eligibility(
             have = ", ".join(sorted(s.value for s in card.strategies))
             exclude(model, "strategy", f"supports {have}; this call requires {wanted}")
             continue
-        tokens, _ = input_tokens[model.id]
+        tokens, _ = input_tokens[model_id]
         needed = tokens + task.max_output_tokens
         if needed > card.context_window:
             exclude(
@@ -113,7 +114,7 @@ def eligibility(
                 f"needs about {needed:,} tokens; its window is {card.context_window:,}",
             )
             continue
-        if not health.admits(model.id):
+        if not health.admits(model_id):
             exclude(model, "unhealthy", "circuit breaker open after repeated failures")
             continue
         allowed.append(model)
@@ -155,10 +156,8 @@ def collect_bids(
         cost = price.cost_of(tokens_in, round(tokens_out))
         paced = cost * multiplier
         latency_s = p50 / 1000
-        # Every number here was computed above with its type: skip re-validation, which
-        # would be most of an auction's time.
         bids.append(
-            BidRecord.model_construct(
+            BidRecord(
                 model_id=model_id,
                 p_success=estimate.mean,
                 p_std=estimate.std,

@@ -318,13 +318,12 @@ class Exchange:
         """Eligibility, bids and clearing: the ranked models to try, and the record."""
         task = call.task
         overhead = 20 * (1 + 2 * len(task.examples)) + len(task.instructions) // 4
+        estimated = (len(call.text) // 4 + overhead, "estimate: 4 characters a token")
         tokens = {}
         for model in candidates:
             counted = model.count_tokens(call.text)
-            tokens[model.id] = (
-                (counted + overhead, "tokenizer")
-                if counted is not None
-                else (len(call.text) // 4 + overhead, "estimate: 4 characters a token")
+            tokens[model.card.id] = (
+                estimated if counted is None else (counted + overhead, "tokenizer")
             )
         allowed, exclusions = eligibility(call, candidates, self.health, tokens)
         pacer = self.pacer(task.name, call.tenant)

@@ -52,10 +52,10 @@ class Health:
 
     def admits(self, model_id: str) -> bool:
         """Whether the model may bid now; a half-open breaker admits one probe at a time."""
-        state = self.state(model_id)
-        if state is BreakerState.CLOSED:
+        breaker = self._breakers.get(model_id)
+        if breaker is None or breaker.opened_at is None:
             return True
-        breaker = self._breakers[model_id]
+        state = self.state(model_id)
         if state is BreakerState.HALF_OPEN and not breaker.probing:
             breaker.probing = True
             return True

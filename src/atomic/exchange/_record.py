@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -12,21 +13,30 @@ from atomic.storage import utcnow
 __all__ = ["AttemptSummary", "AuctionRecord", "BidRecord", "ExclusionRecord"]
 
 
-class BidRecord(BaseModel):
-    """One model's bid, with each number and where it came from."""
+@dataclass(slots=True)
+class BidRecord:
+    """One model's bid, with each number and where it came from.
+
+    A slotted dataclass rather than a Pydantic model: an auction builds one per bidder on the
+    call's critical path, and validation would cost more than the rest of the auction.
+    """
 
     model_id: str
-    p_success: float = Field(description="Posterior mean of P(success).")
+    p_success: float
+    """Posterior mean of P(success)."""
     p_std: float
-    p_draw: float = Field(description="The exploration draw the score used.")
+    p_draw: float
+    """The exploration draw the score used."""
     p_source: str
     input_tokens: int
     input_tokens_source: str
     output_tokens: float
     output_tokens_source: str
-    cost_usd: float = Field(description="Expected cost of the call.")
+    cost_usd: float
+    """Expected cost of the call."""
     cost_source: str
-    paced_cost_usd: float = Field(description="Expected cost × the pacing multiplier.")
+    paced_cost_usd: float
+    """Expected cost × the pacing multiplier."""
     latency_p50_ms: float
     latency_p95_ms: float
     latency_source: str

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -20,8 +19,7 @@ LearnerKey = tuple[str, str, str]
 """(tenant, task, model id)."""
 
 
-@dataclass(frozen=True)
-class Estimate:
+class Estimate(NamedTuple):
     """P(success) for one model on one call, its uncertainty, and where it came from."""
 
     mean: float
