@@ -91,6 +91,14 @@ def test_run_label_task_returns_one_of_the_labels(cli: CliRunner, model_id: str)
     assert record["attempts"][0]["strategy"] == "grammar"
     assert text in record["attempts"][0]["prompt"]
 
+    explained = cli.invoke(app, ["explain", body["run_id"], "--json"])
+    auction = json.loads(explained.stdout)
+    assert auction["winner"] == model_id
+    assert [b["model_id"] for b in auction["bids"]] == [model_id]  # --model pins one bidder
+    assert auction["cascade"][0]["outcome"] == "succeeded"
+    table = cli.invoke(app, ["explain", body["run_id"]])
+    assert f"{model_id} won on the highest expected value net of cost" in table.stdout
+
 
 @pytest.mark.llm
 @pytest.mark.parametrize("model_id", [SMOLLM2, GEMMA])

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
+from pydantic import BaseModel
+from rich.console import Console, RenderableType
 
 from atomic._client import Atomic
 from atomic.errors import AtomicError, InputValidationError
@@ -205,46 +206,41 @@ def runs(
     _run(body)
 
 
-@app.command()
-def show(
-    run_id: Annotated[str, typer.Argument(help="A run id (see `atomic runs`).")],
-    db: DbOption = None,
-    as_json: JsonOption = False,
+RunIdArgument = Annotated[str, typer.Argument(help="A run id (see `atomic runs`).")]
+
+
+def _print_record(
+    db: str | None,
+    as_json: bool,
+    fetch: Callable[[Atomic], Awaitable[BaseModel]],
+    view: Callable[[Any], RenderableType],
 ) -> None:
-    """Show one run: input, output, and every attempt with its prompt, raw output and errors."""
+    """Fetch one stored record and print it as JSON or as its view."""
     settings = _settings(db)
 
     async def body() -> None:
         async with await _open(settings) as atomic:
-            record = await atomic.get_run(run_id)
+            record = await fetch(atomic)
             if as_json:
                 console.print_json(record.model_dump_json())
             else:
-                console.print(_render.run_detail(record))
+                console.print(view(record))
 
     _run(body)
 
 
 @app.command()
-def explain(
-    run_id: Annotated[str, typer.Argument(help="A run id (see `atomic runs`).")],
-    db: DbOption = None,
-    as_json: JsonOption = False,
-) -> None:
+def show(run_id: RunIdArgument, db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Show one run: input, output, and every attempt with its prompt, raw output and errors."""
+    _print_record(db, as_json, lambda atomic: atomic.get_run(run_id), _render.run_detail)
+
+
+@app.command()
+def explain(run_id: RunIdArgument, db: DbOption = None, as_json: JsonOption = False) -> None:
     """Explain why a run went to its model: every bid, exclusion, score and the runner-up."""
     from atomic.cli._explain import explain_view
 
-    settings = _settings(db)
-
-    async def body() -> None:
-        async with await _open(settings) as atomic:
-            record = await atomic.explain(run_id)
-            if as_json:
-                console.print_json(record.model_dump_json())
-            else:
-                console.print(explain_view(record))
-
-    _run(body)
+    _print_record(db, as_json, lambda atomic: atomic.explain(run_id), explain_view)
 
 
 @app.command()

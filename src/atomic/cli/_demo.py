@@ -110,7 +110,7 @@ def _demo_table(rows: Sequence[DemoRow]) -> Table:
         table.add_column(column, overflow="fold")
     for column in ("tokens", "latency", "cost"):
         table.add_column(column, justify="right")
-    table.add_column("run")
+    table.add_column("run", no_wrap=True, min_width=28)
     for row in rows:
         table.add_row(
             row.task,
