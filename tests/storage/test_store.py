@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from atomic.errors import RunNotFoundError, StorageError
 from atomic.storage import AttemptRecord, RunRecord, RunStatus, Store
 from atomic.storage._migrate import (
+    HEAD_REVISION,
     MIGRATIONS_DIR,
     alembic_config,
     current_revision,
@@ -366,7 +367,7 @@ def test_migration_scripts_are_found_inside_the_package() -> None:
     assert MIGRATIONS_DIR.parent.name == "storage"
     assert (MIGRATIONS_DIR / "env.py").is_file()
     assert (MIGRATIONS_DIR / "script.py.mako").is_file()
-    assert head_revision() == "0002"
+    assert head_revision() == HEAD_REVISION == "0002"
 
 
 async def test_without_migrating_an_empty_database_says_how_to_fix_it(store_url: str) -> None:

@@ -78,7 +78,8 @@ def tasks_table(tasks: Iterable[Task[Any, Any]]) -> Table:
 def runs_table(runs: Iterable[RunRecord]) -> Table:
     table = Table(title="Recent runs", title_justify="left")
     for column in ("run", "when (UTC)", "task", "model", "status", "output"):
-        table.add_column(column)
+        # Ids are what people copy: never cut them; the output column gives way instead.
+        table.add_column(column, no_wrap=column in ("run", "model", "when (UTC)"))
     for column in ("tokens", "latency", "cost"):
         table.add_column(column, justify="right")
     for run in runs:

@@ -9,20 +9,22 @@ from __future__ import annotations
 import asyncio
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from atomic.storage._tables import Base
 
+if TYPE_CHECKING:
+    # Alembic takes most of a second to import: only a store that needs migrating loads it.
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+
 __all__ = [
+    "HEAD_REVISION",
     "MIGRATIONS_DIR",
     "VERSION_TABLE",
     "alembic_config",
@@ -33,6 +35,10 @@ __all__ = [
 ]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+HEAD_REVISION = "0002"
+"""The newest shipped migration (a test checks it against the scripts): a database already
+there opens without importing Alembic."""
 
 # Not Alembic's default `alembic_version`: a PostgreSQL database given by URL may already hold
 # the user's own application and its own migration history.
@@ -58,6 +64,8 @@ def _alembic_turn() -> asyncio.Lock:
 
 def alembic_config(url: str) -> Config:
     """An Alembic configuration for the store at ``url``, pointing at the shipped scripts."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     # The configuration is a ConfigParser: a literal `%` (URL-encoded passwords) must be doubled.
@@ -67,6 +75,8 @@ def alembic_config(url: str) -> Config:
 
 def head_revision() -> str:
     """The newest revision the shipped scripts know."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config("")).get_current_head()
     assert head is not None, "the package ships at least one migration"
     return head
@@ -78,6 +88,8 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     Runs in one transaction under a lock, so two processes opening a new database at once
     migrate it once: the second waits, then finds it already at head.
     """
+    if revision == "head" and await _recorded_revision(engine) == HEAD_REVISION:
+        return
     config = alembic_config(engine.url.render_as_string(hide_password=False))
     async with _alembic_turn(), engine.connect() as connection:
         if connection.dialect.name == "sqlite":
@@ -91,12 +103,27 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
             await connection.run_sync(_upgrade, config, revision)
 
 
+async def _recorded_revision(engine: AsyncEngine) -> str | None:
+    """The version table's revision, read with plain SQL; ``None`` if there is none."""
+    try:
+        async with engine.connect() as connection:
+            result = await connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}"))
+            rows = result.scalars().all()
+    except SQLAlchemyError:  # no version table yet: a new database
+        return None
+    return str(rows[0]) if len(rows) == 1 else None
+
+
 def _upgrade(connection: Connection, config: Config, revision: str) -> None:
+    from alembic import command
+
     config.attributes["connection"] = connection
     command.upgrade(config, revision)
 
 
 def _migration_context(connection: Connection) -> MigrationContext:
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(
         connection, opts={"version_table": VERSION_TABLE, "compare_type": True}
     )
@@ -112,6 +139,8 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 
 async def schema_differences(engine: AsyncEngine) -> list[Any]:
     """What differs between the database's schema and the declared tables (empty when equal)."""
+    from alembic.autogenerate import compare_metadata
+
     async with engine.connect() as connection:
         return await connection.run_sync(
             lambda sync: list(compare_metadata(_migration_context(sync), Base.metadata))

@@ -8,7 +8,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
 
-from alembic.util import CommandError
 from pydantic_core import to_jsonable_python
 from sqlalchemy import Table, event, select, update
 from sqlalchemy.engine import URL, Connection, CursorResult, make_url
@@ -263,7 +262,11 @@ class Store:
     async def _translate_errors(self, action: str) -> AsyncIterator[None]:
         try:
             yield
-        except (SQLAlchemyError, CommandError, OSError) as exc:
+        except (SQLAlchemyError, OSError) as exc:
+            raise _storage_error(self._engine.url, action, exc) from exc
+        except Exception as exc:
+            if not _is_alembic_error(exc):
+                raise
             raise _storage_error(self._engine.url, action, exc) from exc
 
 
@@ -350,7 +353,7 @@ def _storage_error(url: URL, action: str, exc: BaseException) -> StorageError:
 
 def _hint(url: URL, exc: BaseException, reason: str) -> str:
     lowered = reason.lower()
-    if isinstance(exc, CommandError):
+    if _is_alembic_error(exc):
         return (
             "the database was migrated by a newer Atomic: upgrade atomic, "
             "or point ATOMIC_DATABASE_URL at another database"
@@ -378,6 +381,12 @@ def _hint(url: URL, exc: BaseException, reason: str) -> str:
         f"database {url.database!r} exists and that user {url.username!r} may log in; "
         "ATOMIC_DATABASE_URL sets the URL"
     )
+
+
+def _is_alembic_error(exc: BaseException) -> bool:
+    # By module rather than by class: importing Alembic to name its error would cost every
+    # process that never migrates most of a second.
+    return type(exc).__module__.startswith("alembic.")
 
 
 def _run_not_found(run_id: str, tenant: str) -> RunNotFoundError:
