@@ -8,11 +8,12 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from atomic.adaptation import Adaptation, AdaptationStatus, FeedbackKind
 from atomic.exchange import AuctionRecord, Exchange, Objective, Result
 from atomic.models import Model
 from atomic.models._registry import ModelRegistry, default_registry
 from atomic.settings import AtomicSettings
-from atomic.storage import RunRecord, Store
+from atomic.storage import FeedbackRecord, RunRecord, Store
 from atomic.tasks import Task, TaskCatalog
 from atomic.tasks._builtin import BUILTIN_TASKS
 
@@ -44,7 +45,11 @@ class Atomic:
         self.registry = registry
         self.tasks = tasks
         self.store = store
-        self.exchange = Exchange(registry, store, settings, seed=seed)
+        self.adaptation = Adaptation(store, settings, tasks)
+        for learned in self.adaptation.learned_models():
+            if learned.id not in registry:
+                registry.add(learned)
+        self.exchange = Exchange(registry, store, settings, adaptation=self.adaptation, seed=seed)
 
     @classmethod
     async def open(
@@ -59,7 +64,8 @@ class Atomic:
 
         ``models`` replaces the models the settings would register; ``tasks`` is added to the
         built-in tasks and those of ``ATOMIC_TASK_MODULES``; ``seed`` makes exploration
-        repeatable. The learner's persisted state is restored.
+        repeatable. The learner's persisted state and every task's memory are restored, and
+        each label task gets a ``learned:<task>`` model (unless ``ATOMIC_LEARNED_MODELS=0``).
         """
         settings = settings or AtomicSettings()
         registry = ModelRegistry(models) if models is not None else default_registry(settings)
@@ -71,6 +77,7 @@ class Atomic:
         store = await Store.open(settings.resolved_database_url())
         atomic = cls(settings, registry, catalog, store, seed=seed)
         await atomic.exchange.restore()
+        await atomic.adaptation.restore()
         return atomic
 
     async def run(
@@ -103,13 +110,70 @@ class Atomic:
             tenant=tenant,
         )
 
-    async def record_outcome(
-        self, run_id: str, reward: float | bool, *, source: str = "feedback"
-    ) -> None:
-        """Report, now or much later, whether a run's output was right (see Exchange)."""
-        await self.exchange.record_outcome(
-            run_id, reward, source=source, tenant=self.settings.tenant
+    async def record_feedback(
+        self,
+        run_id: str,
+        kind: FeedbackKind | str,
+        *,
+        output: Any = None,
+        score: float | None = None,
+        source: str = "human",
+        comment: str | None = None,
+        id: str | None = None,
+    ) -> FeedbackRecord:
+        """Say how a run went, now or much later; persisted before it returns.
+
+        ``kind`` is ``correct``, ``incorrect``, ``corrected`` (with ``output``, validated
+        against the task's output type) or ``score`` (with ``score`` in [0, 1]); ``source``
+        is ``human``, ``ground_truth``, ``judge`` or ``check``. Feedback with the same ``id``
+        (by default, the same verdict on the same run) counts once; newer feedback on a run
+        supersedes the older. It updates the exchange's posteriors and the task's memory
+        (confirmed and corrected outputs become examples for later prompts and the learned
+        classifier).
+
+        ```python
+        await atomic.record_feedback(result.run_id, "corrected", output="card_arrival")
+        ```
+        """
+        options: dict[str, Any] = {"score": score, "source": source, "comment": comment}
+        if kind == FeedbackKind.CORRECTED or output is not None:
+            options["output"] = output
+        run = await self.store.get_run(run_id, tenant=self.settings.tenant)
+        task = self.tasks.get(run.task_name) if run.task_name in self.tasks else None
+        return await self.exchange.record_feedback(
+            run_id, kind, task=task, id=id, tenant=self.settings.tenant, **options
         )
+
+    async def record_outcome(
+        self, run_id: str, reward: float | bool, *, source: str = "human"
+    ) -> FeedbackRecord:
+        """Report, now or much later, how right a run's output was, as a reward in [0, 1]
+        (feedback of kind ``score``; see :meth:`record_feedback`)."""
+        value = float(reward)
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"reward must be in [0, 1], got {reward!r}")
+        return await self.record_feedback(run_id, FeedbackKind.SCORE, score=value, source=source)
+
+    async def remember(
+        self,
+        task: Task[Any, Any] | str,
+        examples: Iterable[tuple[Mapping[str, Any] | BaseModel, Any]],
+        *,
+        source: str = "ground_truth",
+    ) -> int:
+        """Seed a task's memory with labelled (input, output) pairs; returns how many were kept."""
+        resolved = self.tasks.get(task) if isinstance(task, str) else task
+        pairs = [
+            (i.model_dump(mode="json") if isinstance(i, BaseModel) else i, o) for i, o in examples
+        ]
+        return await self.adaptation.remember(
+            resolved, pairs, source=source, tenant=self.settings.tenant
+        )
+
+    async def task_status(self, task: str) -> AdaptationStatus:
+        """What a task has learned: memory, classifier, win shares (``atomic task show``)."""
+        self.tasks.get(task)
+        return await self.adaptation.status(task, tenant=self.settings.tenant)
 
     async def explain(self, run_id: str) -> AuctionRecord:
         """The auction behind a run: every bid, exclusion and reason."""

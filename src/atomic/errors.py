@@ -16,6 +16,8 @@ AtomicError
 ├── ConstraintError                  structured.unsupported_schema
 ├── NoEligibleModelError             exchange.no_eligible_model
 ├── StorageError                     storage.error
+├── FeedbackError                    feedback.invalid
+│   └── FeedbackConflictError        feedback.conflict
 └── ModelError                       model.error
     ├── RateLimitError               model.rate_limited           retryable, retry_after
     ├── AuthenticationError          model.auth
@@ -40,6 +42,8 @@ __all__ = [
     "ConfigError",
     "ConstraintError",
     "ContextWindowExceededError",
+    "FeedbackConflictError",
+    "FeedbackError",
     "InputValidationError",
     "InvalidRequestError",
     "ModelError",
@@ -161,6 +165,29 @@ class NoEligibleModelError(AtomicError):
 
 class StorageError(AtomicError):
     code = "storage.error"
+
+
+class FeedbackError(AtomicError):
+    """Feedback that cannot be accepted; a rejected correction lists its ``errors``."""
+
+    code = "feedback.invalid"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        errors: Sequence[str] = (),
+        hint: str | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint, context=context)
+        self.errors = list(errors)
+
+
+class FeedbackConflictError(FeedbackError):
+    """A feedback id was reused for a different verdict."""
+
+    code = "feedback.conflict"
 
 
 class ModelError(AtomicError):

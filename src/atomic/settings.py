@@ -88,6 +88,22 @@ class AtomicSettings(BaseSettings):
     )
     request_timeout: float = Field(default=60.0, gt=0, description="HTTP timeout in seconds.")
     tenant: str = Field(default="default", description="Tenant that owns the rows written.")
+    memory_size: int = Field(
+        default=5000, ge=1, description="Verified examples kept per task and tenant."
+    )
+    memory_examples: int = Field(
+        default=4,
+        ge=0,
+        le=32,
+        description="Most similar verified examples put in each LLM prompt (0: none).",
+    )
+    learned_models: bool = Field(
+        default=True,
+        description="Register a classifier learned from feedback for every label task.",
+    )
+    classifier_min_examples: int = Field(
+        default=20, ge=2, description="Verified examples before a task's classifier trains."
+    )
     task_modules: list[str] = Field(
         default_factory=list,
         description="Python modules whose `Task` objects are registered (e.g. `myapp.tasks`).",

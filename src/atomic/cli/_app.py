@@ -1,4 +1,4 @@
-"""The ``atomic`` command: models, tasks, run, runs, show, demo."""
+"""The ``atomic`` command: models, tasks, run, runs, show, explain, feedback, task, demo."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from atomic.settings import AtomicSettings
 from atomic.tasks import Task
 
 from . import _render
+from ._adapt import feedback, task_app
 from ._bench import bench_app
 
 __all__ = ["app", "main"]
@@ -258,6 +259,8 @@ def demo(
     _run(lambda: run_demo(settings, console, models))
 
 
+app.command("feedback")(feedback)
+app.add_typer(task_app, name="task")
 app.add_typer(bench_app, name="bench")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -113,5 +115,21 @@ def explain_view(record: AuctionRecord) -> Group:
                 f"{step.latency_ms:,.0f} ms",
             )
         parts.append(cascade)
+    if record.examples:
+        shown = Table(
+            title="Remembered examples in the prompt (closest last)", title_justify="left"
+        )
+        for column in ("example", "similarity", "output", "source", "learned from"):
+            shown.add_column(column)
+        for use in record.examples:
+            output = json.dumps(use.output, ensure_ascii=False)
+            shown.add_row(
+                use.example_id,
+                f"{use.similarity:.2f}",
+                output if len(output) <= 60 else output[:57] + "...",
+                use.source,
+                use.run_id or "",
+            )
+        parts.append(shown)
     parts.append(Text(explain_sentence(record), style="bold"))
     return Group(*parts)

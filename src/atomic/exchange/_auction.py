@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,15 +13,17 @@ from atomic.exchange._history import History
 from atomic.exchange._objectives import Objective, Utility
 from atomic.exchange._pacing import Pacer
 from atomic.exchange._record import BidRecord, ExclusionRecord
-from atomic.learning import Learner
+from atomic.learning import Estimate, Learner
 from atomic.learning._features import FloatArray
-from atomic.models import Model, OutputStrategy
+from atomic.models import Assessment, Model, OutputStrategy
 from atomic.tasks import Task
 
 __all__ = [
     "AuctionInput",
     "Cleared",
     "TaskPolicy",
+    "assessed_draws",
+    "assessed_quote",
     "clear",
     "collect_bids",
     "cost_cap_exclusions",
@@ -30,6 +32,8 @@ __all__ = [
 ]
 
 _PROPENSITY_DRAWS = 512
+_ASSESSED_EVIDENCE_CAP = 200
+"""Held-out judgements beyond this no longer narrow a self-assessed bid's draw."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,10 @@ class AuctionInput:
     max_cost_usd: float | None = None
     exclude: Sequence[str] = ()
     strategies: frozenset[OutputStrategy] | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+    """The input as JSON data, for models that assess their own chances on it."""
+    assessments: dict[str, Assessment] = field(default_factory=dict)
+    """Filled by the auction: each self-assessing model's judgement of this input."""
 
 
 def _estimated_input_tokens(model: Model, text: str, overhead: int) -> tuple[int, str]:
@@ -92,6 +100,14 @@ def eligibility(
         model_id = card.id
         if model_id in call.exclude:
             exclude(model, "caller", "excluded by the caller")
+            continue
+        if card.tasks is not None and task.name not in card.tasks:
+            served = ", ".join(sorted(card.tasks))
+            exclude(model, "task", f"serves only {served}")
+            continue
+        declined = model.declines(task.name, call.tenant)
+        if declined is not None:
+            exclude(model, "declined", declined)
             continue
         if not task.sensitivity.allows(card.residency):
             exclude(
@@ -129,8 +145,13 @@ def collect_bids(
     history: History,
     input_tokens: dict[str, tuple[int, str]],
     multiplier: float,
+    assessments: Mapping[str, Assessment] | None = None,
 ) -> list[BidRecord]:
-    """Every eligible model's bid: P(success), cost and latency, each with its source."""
+    """Every eligible model's bid: P(success), cost and latency, each with its source.
+
+    A model's own :class:`Assessment` (a calibrated confidence on this input) replaces the
+    learner's estimate for that model; its draw spreads with the evidence behind it.
+    """
     bids: list[BidRecord] = []
     task = call.task
     value = task.value_usd
@@ -139,7 +160,11 @@ def collect_bids(
         card = model.card
         model_id = card.id
         key = (call.tenant, task.name, model_id)
-        estimate, draw = learner.quote(key, card, features, exploration)
+        assessed = assessments.get(model_id) if assessments else None
+        if assessed is not None:
+            estimate, draw = assessed_quote(assessed, exploration, learner.np_rng)
+        else:
+            estimate, draw = learner.quote(key, card, features, exploration)
         past = history.get(key)
         tokens_in, tokens_in_source = input_tokens[model_id]
         if past is not None and past.calls:
@@ -179,6 +204,36 @@ def collect_bids(
             )
         )
     return bids
+
+
+def _assessed_beta(assessed: Assessment) -> tuple[float, float]:
+    evidence = min(assessed.evidence, _ASSESSED_EVIDENCE_CAP)
+    return 1.0 + assessed.p_success * evidence, 1.0 + (1.0 - assessed.p_success) * evidence
+
+
+def assessed_quote(
+    assessed: Assessment, exploration: float, rng: np.random.Generator
+) -> tuple[Estimate, float]:
+    """The estimate and a Thompson draw for a self-assessed bid: Beta around the model's
+    confidence, as wide as its held-out evidence is thin."""
+    a, b = _assessed_beta(assessed)
+    mean = assessed.p_success
+    std = float(np.sqrt(a * b / ((a + b) ** 2 * (a + b + 1))))
+    estimate = Estimate(mean, std, assessed.source)
+    if exploration <= 0:
+        return estimate, mean
+    return estimate, float(mean + exploration * (rng.beta(a, b) - mean))
+
+
+def assessed_draws(
+    assessed: Assessment, exploration: float, n: int, rng: np.random.Generator
+) -> FloatArray:
+    """``n`` draws distributed as :func:`assessed_quote`'s (for propensities)."""
+    a, b = _assessed_beta(assessed)
+    mean = assessed.p_success
+    if exploration <= 0:
+        return np.full(n, mean)
+    return np.asarray(mean + exploration * (rng.beta(a, b, size=n) - mean), dtype=float)
 
 
 def _rank_key(objective: Objective, bid: BidRecord) -> tuple[int, float, float, str]:

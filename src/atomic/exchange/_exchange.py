@@ -12,6 +12,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 from pydantic import BaseModel
 
+from atomic.adaptation import Adaptation, FeedbackKind
 from atomic.errors import (
     AtomicError,
     ModelError,
@@ -22,22 +23,32 @@ from atomic.exchange._auction import (
     _PROPENSITY_DRAWS,
     AuctionInput,
     TaskPolicy,
+    assessed_draws,
     clear,
     collect_bids,
     cost_cap_exclusions,
     eligibility,
     propensity,
 )
+from atomic.exchange._feedback import record_feedback
 from atomic.exchange._health import Health
 from atomic.exchange._history import History
 from atomic.exchange._objectives import Objective
 from atomic.exchange._pacing import Budget, Pacer
-from atomic.exchange._record import AttemptSummary, AuctionRecord, BidRecord
+from atomic.exchange._record import AttemptSummary, AuctionRecord, BidRecord, ExampleUse
 from atomic.learning import Learner
 from atomic.models import Model, Usage
 from atomic.models._registry import ModelRegistry
 from atomic.settings import AtomicSettings, PromptStorage
-from atomic.storage import AttemptRecord, OutcomeRecord, RunRecord, RunStatus, Store, utcnow
+from atomic.storage import (
+    AttemptRecord,
+    FeedbackRecord,
+    OutcomeRecord,
+    RunRecord,
+    RunStatus,
+    Store,
+    utcnow,
+)
 from atomic.tasks import Attempt, Task, attempt_model
 
 __all__ = ["Exchange", "Result", "input_text"]
@@ -107,9 +118,11 @@ class Exchange:
         *,
         learner: Learner | None = None,
         health: Health | None = None,
+        adaptation: Adaptation | None = None,
         seed: int | None = None,
     ) -> None:
         self.registry = registry
+        self.adaptation = adaptation
         self.store = store
         self.settings = settings
         self.learner = learner or Learner(seed=seed)
@@ -174,9 +187,12 @@ class Exchange:
         start = time.perf_counter()
         stored_input = parsed.model_dump(mode="json")
         text = input_text(stored_input)
-        candidates = [self.registry.get(m) for m in ([model] if model else models or [])] or list(
-            self.registry
-        )
+        named = [self.registry.get(m) for m in ([model] if model else models or [])]
+        # Models made for other tasks (a label task's learned classifier) are not bidders here
+        # unless the caller names them.
+        candidates = named or [
+            m for m in self.registry if m.card.tasks is None or task.name in m.card.tasks
+        ]
         call = AuctionInput(
             tenant=tenant,
             task=task,
@@ -187,6 +203,7 @@ class Exchange:
             max_cost_usd=max_cost_usd,
             exclude=tuple(exclude),
             strategies=policy.strategies,
+            data=stored_input,
         )
         record, ranked = self.auction(call, candidates)
         if ranked:
@@ -211,6 +228,20 @@ class Exchange:
                 },
             )
 
+        demos = (
+            self.adaptation.demonstrations(tenant, task, stored_input) if self.adaptation else []
+        )
+        examples = [*task.examples, *(d.example for d in demos)]
+        record.examples = [
+            ExampleUse(
+                example_id=d.record.id,
+                similarity=round(d.similarity, 4),
+                source=d.record.source,
+                output=d.record.output,
+                run_id=d.record.run_id,
+            )
+            for d in demos
+        ]
         run = RunRecord(
             tenant=tenant,
             task_name=task.name,
@@ -239,8 +270,10 @@ class Exchange:
                     parsed,
                     candidate,
                     max_attempts=self.settings.max_attempts,
+                    examples=examples,
                     on_attempt=self._collector(attempts),
                     first_index=len(attempts),
+                    tenant=tenant,
                 )
             except (OutputValidationError, ModelError) as exc:
                 last_error = exc
@@ -328,7 +361,13 @@ class Exchange:
         allowed, exclusions = eligibility(call, candidates, self.health, tokens)
         pacer = self.pacer(task.name, call.tenant)
         multiplier = pacer.multiplier if pacer else 1.0
-        bids = collect_bids(call, allowed, self.learner, self.history, tokens, multiplier)
+        for model in allowed:
+            assessed = model.assess(task.name, call.tenant, dict(call.data))
+            if assessed is not None:
+                call.assessments[model.id] = assessed
+        bids = collect_bids(
+            call, allowed, self.learner, self.history, tokens, multiplier, call.assessments
+        )
         bids, capped = cost_cap_exclusions(bids, call.max_cost_usd, pacer)
         exclusions += capped
         cleared = clear(call.objective, bids)
@@ -362,17 +401,24 @@ class Exchange:
         logged propensity is that of the policy which chose (off-policy estimates need it)."""
         if call.exploration <= 0 or len(bids) < 2:
             return None
-        columns = [
-            self.learner.draws(
-                (call.tenant, call.task.name, bid.model_id),
-                self.registry.get(bid.model_id).card,
-                call.features,
-                call.exploration,
-                _PROPENSITY_DRAWS,
-                self._rng,
+        columns = []
+        for bid in bids:
+            assessed = call.assessments.get(bid.model_id)
+            if assessed is not None:
+                columns.append(
+                    assessed_draws(assessed, call.exploration, _PROPENSITY_DRAWS, self._rng)
+                )
+                continue
+            columns.append(
+                self.learner.draws(
+                    (call.tenant, call.task.name, bid.model_id),
+                    self.registry.get(bid.model_id).card,
+                    call.features,
+                    call.exploration,
+                    _PROPENSITY_DRAWS,
+                    self._rng,
+                )
             )
-            for bid in bids
-        ]
         return np.column_stack(columns)
 
     def _collector(self, attempts: list[Attempt]) -> Any:
@@ -429,46 +475,49 @@ class Exchange:
         """Persist every posterior changed since the last save."""
         await self.store.save_learner_states(self.learner.pop_dirty())
 
+    async def count_outcome(self, run: RunRecord, reward: float, source: str) -> OutcomeRecord:
+        """Count ``reward`` as the run's outcome in the learner, replacing the one counted
+        before (a check's verdict or earlier feedback), so each run counts once. The caller
+        persists the returned outcome with the learner's changed states."""
+        assert run.model_id is not None
+        previous = await self.store.get_outcome(run.id, tenant=run.tenant)
+        card = self.registry.get(run.model_id).card if run.model_id in self.registry else None
+        key = (run.tenant, run.task_name, run.model_id)
+        if previous is not None:
+            self.learner.update(key, card, None, previous.reward, weight=-1.0)
+        self.learner.update(key, card, self.learner.featurize(input_text(run.input)), reward)
+        return OutcomeRecord(
+            run_id=run.id,
+            tenant=run.tenant,
+            task_name=run.task_name,
+            model_id=run.model_id,
+            reward=reward,
+            source=source,
+        )
+
+    async def record_feedback(
+        self, run_id: str, kind: FeedbackKind | str, **options: Any
+    ) -> FeedbackRecord:
+        """Feedback on a run (see :meth:`atomic.Atomic.record_feedback`)."""
+        return await record_feedback(self, run_id, kind, **options)
+
     async def record_outcome(
         self,
         run_id: str,
         reward: float | bool,
         *,
-        source: str = "feedback",
+        source: str = "human",
         tenant: str | None = None,
-    ) -> OutcomeRecord:
+    ) -> FeedbackRecord:
         """Report how a run really went (``reward`` 1/True = correct, 0/False = wrong, or a
-        score in between); may arrive long after the call. It replaces the run's earlier
-        outcome in the learner (a check's verdict, or earlier feedback), so each run counts once.
-        """
-        tenant = tenant or self.settings.tenant
+        score in between); may arrive long after the call. Feedback of kind ``score``: it
+        replaces the run's earlier outcome in the learner, so each run counts once."""
         value = float(reward)
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"reward must be in [0, 1], got {reward!r}")
-        run = await self.store.get_run(run_id, tenant=tenant)
-        if run.status != RunStatus.SUCCEEDED or run.model_id is None:
-            raise AtomicError(
-                f"run {run_id!r} returned no output ({run.status.value}); its failure is "
-                "already counted",
-                hint="give feedback on runs that returned an output",
-                context={"run_id": run_id, "status": run.status.value},
-            )
-        previous = await self.store.get_outcome(run_id, tenant=tenant)
-        card = self.registry.get(run.model_id).card if run.model_id in self.registry else None
-        key = (tenant, run.task_name, run.model_id)
-        if previous is not None:
-            self.learner.update(key, card, None, previous.reward, weight=-1.0)
-        self.learner.update(key, card, self.learner.featurize(input_text(run.input)), value)
-        outcome = OutcomeRecord(
-            run_id=run_id,
-            tenant=tenant,
-            task_name=run.task_name,
-            model_id=run.model_id,
-            reward=value,
-            source=source,
+        return await record_feedback(
+            self, run_id, FeedbackKind.SCORE, score=value, source=source, tenant=tenant
         )
-        await self.store.save_outcome(outcome, learner_states=self.learner.pop_dirty())
-        return outcome
 
 
 def _summary(model: Model, outcome: str, mine: Sequence[Attempt]) -> AttemptSummary:

@@ -61,6 +61,16 @@ class AttemptSummary(BaseModel):
     latency_ms: float
 
 
+class ExampleUse(BaseModel):
+    """A remembered example placed in the prompt as a demonstration."""
+
+    example_id: str
+    similarity: float
+    source: str
+    output: Any = None
+    run_id: str | None = Field(default=None, description="The run the example was learned from.")
+
+
 class AuctionRecord(BaseModel):
     """Everything needed to explain, audit or re-evaluate one choice of model."""
 
@@ -81,6 +91,10 @@ class AuctionRecord(BaseModel):
     budget_remaining_usd: float | None = None
     cascade: list[AttemptSummary] = Field(default_factory=list)
     served_by: str | None = Field(default=None, description="The model whose output returned.")
+    examples: list[ExampleUse] = Field(
+        default_factory=list,
+        description="Remembered examples put in the prompt, least similar first.",
+    )
     created_at: datetime = Field(default_factory=utcnow)
 
     def bid(self, model_id: str) -> BidRecord | None:

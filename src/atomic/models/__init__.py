@@ -1,6 +1,13 @@
 """Model adapters: the protocol, model cards, and the built-in adapters."""
 
-from atomic.models._base import Message, Model, ModelRequest, ModelResponse, OutputSpec
+from atomic.models._base import (
+    Assessment,
+    Message,
+    Model,
+    ModelRequest,
+    ModelResponse,
+    OutputSpec,
+)
 from atomic.models._card import (
     ModelCard,
     OutputStrategy,
@@ -24,6 +31,7 @@ from atomic.models._replay import (
 
 __all__ = [
     "BUILTIN_LOCAL_IDS",
+    "Assessment",
     "FunctionModel",
     "LlamaCppModel",
     "Message",

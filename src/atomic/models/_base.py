@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from atomic.models._card import ModelCard, OutputStrategy, Usage
 
-__all__ = ["Message", "Model", "ModelRequest", "ModelResponse", "OutputSpec"]
+__all__ = ["Assessment", "Message", "Model", "ModelRequest", "ModelResponse", "OutputSpec"]
 
 
 class Message(BaseModel):
@@ -41,6 +41,9 @@ class ModelRequest(BaseModel):
     task_input: dict[str, Any] | None = Field(
         default=None, description="The task's input as JSON data, for models that read it directly."
     )
+    tenant: str | None = Field(
+        default=None, description="The tenant the call is for (models that learn per tenant)."
+    )
     max_tokens: int = Field(default=512, ge=1)
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     seed: int | None = 0
@@ -60,6 +63,16 @@ class ModelResponse(BaseModel):
     strategy: OutputStrategy = OutputStrategy.PROMPT
 
 
+class Assessment(BaseModel):
+    """A model's own judgement of its chance on one input, for models that can tell."""
+
+    model_config = ConfigDict(frozen=True)
+
+    p_success: float = Field(ge=0.0, le=1.0)
+    evidence: int = Field(ge=0, description="Held-out judgements behind the estimate.")
+    source: str
+
+
 class Model(abc.ABC):
     """A model adapter. Subclasses implement :meth:`invoke` and carry a :class:`ModelCard`.
 
@@ -76,6 +89,15 @@ class Model(abc.ABC):
     @abc.abstractmethod
     async def invoke(self, request: ModelRequest) -> ModelResponse:
         """Run one call."""
+
+    def declines(self, task_name: str, tenant: str) -> str | None:
+        """Why this model cannot serve the task now (say, not trained yet), or ``None``."""
+        return None
+
+    def assess(self, task_name: str, tenant: str, task_input: dict[str, Any]) -> Assessment | None:
+        """This model's calibrated P(success) on ``task_input``, if it can judge its own
+        answers; ``None`` leaves the estimate to the exchange's learner."""
+        return None
 
     def count_tokens(self, text: str) -> int | None:
         """Tokens ``text`` takes in this model's tokenizer, or ``None`` if unknown."""

@@ -107,6 +107,9 @@ class ModelCard(BaseModel):
         le=1,
         description="Expected P(success) before any outcome is seen (a published score, say).",
     )
+    tasks: frozenset[str] | None = Field(
+        default=None, description="The only tasks this model serves (None: any task)."
+    )
     description: str = ""
 
     @field_validator("id")

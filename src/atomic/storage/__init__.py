@@ -1,7 +1,11 @@
-"""The store: runs and their attempts, in SQLite or PostgreSQL, behind one repository."""
+"""The store: runs, the exchange's ledger and adaptation records, in SQLite or PostgreSQL."""
 
+from atomic.storage._adaptation_ledger import FeedbackWrite
 from atomic.storage._records import (
+    AdaptationStateRecord,
     AttemptRecord,
+    FeedbackRecord,
+    MemoryRecord,
     OutcomeRecord,
     RunRecord,
     RunStatus,
@@ -11,7 +15,11 @@ from atomic.storage._records import (
 from atomic.storage._store import Store
 
 __all__ = [
+    "AdaptationStateRecord",
     "AttemptRecord",
+    "FeedbackRecord",
+    "FeedbackWrite",
+    "MemoryRecord",
     "OutcomeRecord",
     "RunRecord",
     "RunStatus",

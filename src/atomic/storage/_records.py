@@ -9,7 +9,17 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-__all__ = ["AttemptRecord", "OutcomeRecord", "RunRecord", "RunStatus", "new_run_id", "utcnow"]
+__all__ = [
+    "AdaptationStateRecord",
+    "AttemptRecord",
+    "FeedbackRecord",
+    "MemoryRecord",
+    "OutcomeRecord",
+    "RunRecord",
+    "RunStatus",
+    "new_run_id",
+    "utcnow",
+]
 
 
 def utcnow() -> datetime:
@@ -85,3 +95,52 @@ class OutcomeRecord(BaseModel):
     reward: float = Field(ge=0.0, le=1.0, description="1 correct, 0 wrong, or a score between.")
     source: str = Field(description="check, human, judge, ground_truth or feedback.")
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class FeedbackRecord(BaseModel):
+    """One piece of feedback on a run, as accepted: idempotent by ``id``."""
+
+    id: str
+    tenant: str = "default"
+    run_id: str
+    task_name: str
+    model_id: str
+    kind: str = Field(description="correct, incorrect, corrected or score.")
+    output: Any = Field(default=None, description="The corrected output (kind `corrected`).")
+    score: float | None = Field(default=None, ge=0.0, le=1.0)
+    reward: float = Field(ge=0.0, le=1.0, description="What the learner counted for the run.")
+    source: str = Field(description="human, check, judge or ground_truth.")
+    comment: str | None = None
+    superseded_by: str | None = Field(
+        default=None, description="The later feedback on the same run that replaced this one."
+    )
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class MemoryRecord(BaseModel):
+    """A verified example in a task's memory: an input and its confirmed or corrected output."""
+
+    id: str
+    tenant: str = "default"
+    task_name: str
+    input_key: str = Field(
+        description="Hash of the normalised input: near-identical inputs share it."
+    )
+    input: dict[str, Any]
+    text: str = Field(description="The input's text, as retrieval and the classifier see it.")
+    output: Any
+    source: str
+    run_id: str | None = None
+    feedback_id: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class AdaptationStateRecord(BaseModel):
+    """A task's adaptation switches and counters, per tenant."""
+
+    tenant: str = "default"
+    task_name: str
+    frozen: bool = False
+    state: dict[str, Any] = Field(default_factory=dict)
+    updated_at: datetime = Field(default_factory=utcnow)

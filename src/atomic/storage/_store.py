@@ -28,6 +28,7 @@ from sqlalchemy.orm import selectinload
 from sqlalchemy.pool import StaticPool
 
 from atomic.errors import RunNotFoundError, StorageError
+from atomic.storage._adaptation_ledger import AdaptationLedger
 from atomic.storage._ledger import (
     LearnerStates,
     auction_row,
@@ -54,7 +55,7 @@ _PG_CONNECT_TIMEOUT_S = 10
 _URL_HINT = "set ATOMIC_DATABASE_URL to sqlite:///path/to/atomic.db or postgresql://user@host/db"
 
 
-class Store:
+class Store(AdaptationLedger):
     """Runs and their attempts in SQLite or PostgreSQL, behind one async repository.
 
     ```python
@@ -171,10 +172,14 @@ class Store:
             await s.flush()
             await self._upsert_ledger(s, outcome, learner_states)
 
+    @property
+    def _dialect(self) -> str:
+        return self._engine.dialect.name
+
     async def _upsert_ledger(
         self, session: AsyncSession, outcome: OutcomeRecord | None, states: LearnerStates
     ) -> None:
-        dialect = self._engine.dialect.name
+        dialect = self._dialect
         if outcome is not None:
             table = cast(Table, OutcomeRow.__table__)
             await session.execute(upsert(dialect, table, [outcome_row(outcome)], ["run_id"]))

@@ -1,4 +1,4 @@
-"""The ``runs`` and ``attempts`` tables, declared once for SQLite and PostgreSQL alike.
+"""Atomic's tables, declared once for SQLite and PostgreSQL alike.
 
 The migration in ``migrations/versions`` creates the same schema by hand; a test checks that the
 two agree, so a change here needs a new migration.
@@ -15,10 +15,13 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = [
+    "AdaptationStateRow",
     "AttemptRow",
     "AuctionRow",
     "Base",
+    "FeedbackRow",
     "LearnerStateRow",
+    "MemoryRow",
     "OutcomeRow",
     "RunRow",
     "UTCDateTime",
@@ -173,5 +176,65 @@ class LearnerStateRow(Base):
     tenant: Mapped[str] = mapped_column(sa.String(), primary_key=True)
     task_name: Mapped[str] = mapped_column(sa.String(), primary_key=True)
     model_id: Mapped[str] = mapped_column(sa.String(), primary_key=True)
+    state: Mapped[Any] = mapped_column(json_type(), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class FeedbackRow(Base):
+    """Feedback on a run (mirrors :class:`atomic.storage.FeedbackRecord`)."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[str] = mapped_column(sa.String(), primary_key=True)
+    tenant: Mapped[str] = mapped_column(sa.String(), nullable=False)
+    run_id: Mapped[str] = mapped_column(
+        sa.String(), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False
+    )
+    task_name: Mapped[str] = mapped_column(sa.String(), nullable=False)
+    model_id: Mapped[str] = mapped_column(sa.String(), nullable=False)
+    kind: Mapped[str] = mapped_column(sa.String(), nullable=False)
+    output: Mapped[Any] = mapped_column(json_type(), nullable=True)
+    score: Mapped[float | None] = mapped_column(sa.Double(), nullable=True)
+    reward: Mapped[float] = mapped_column(sa.Double(), nullable=False)
+    source: Mapped[str] = mapped_column(sa.String(), nullable=False)
+    comment: Mapped[str | None] = mapped_column(sa.Text(), nullable=True)
+    superseded_by: Mapped[str | None] = mapped_column(sa.String(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+    __table_args__ = (sa.Index("ix_feedback_tenant_run_id", "tenant", "run_id"),)
+
+
+class MemoryRow(Base):
+    """A verified example in a task's memory (mirrors :class:`atomic.storage.MemoryRecord`)."""
+
+    __tablename__ = "memory_examples"
+
+    id: Mapped[str] = mapped_column(sa.String(), primary_key=True)
+    tenant: Mapped[str] = mapped_column(sa.String(), nullable=False)
+    task_name: Mapped[str] = mapped_column(sa.String(), nullable=False)
+    input_key: Mapped[str] = mapped_column(sa.String(), nullable=False)
+    input: Mapped[Any] = mapped_column(json_type(), nullable=False)
+    text: Mapped[str] = mapped_column(sa.Text(), nullable=False)
+    output: Mapped[Any] = mapped_column(json_type(), nullable=True)
+    source: Mapped[str] = mapped_column(sa.String(), nullable=False)
+    run_id: Mapped[str | None] = mapped_column(sa.String(), nullable=True)
+    feedback_id: Mapped[str | None] = mapped_column(sa.String(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+    __table_args__ = (
+        # One example per near-identical input: a newer, trusted label replaces the old one.
+        sa.UniqueConstraint("tenant", "task_name", "input_key"),
+    )
+
+
+class AdaptationStateRow(Base):
+    """A task's adaptation switches and counters, per tenant."""
+
+    __tablename__ = "adaptation_states"
+
+    tenant: Mapped[str] = mapped_column(sa.String(), primary_key=True)
+    task_name: Mapped[str] = mapped_column(sa.String(), primary_key=True)
+    frozen: Mapped[bool] = mapped_column(sa.Boolean(), nullable=False)
     state: Mapped[Any] = mapped_column(json_type(), nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)

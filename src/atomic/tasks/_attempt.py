@@ -70,6 +70,7 @@ async def attempt_model(
     examples: Sequence[Example[Any, Any]] | None = None,
     on_attempt: AttemptHook = _noop,
     first_index: int = 0,
+    tenant: str | None = None,
 ) -> ModelOutcome[Out]:
     """Run ``task`` on ``model`` until an output validates and passes every check.
 
@@ -94,6 +95,7 @@ async def attempt_model(
             ),
             max_tokens=task.max_output_tokens,
             task_input=task_input.model_dump(mode="json"),
+            tenant=tenant,
         )
         start = time.perf_counter()
         try:

@@ -57,6 +57,9 @@ class TaskCatalog:
                 context={"task": name, "known": sorted(self._tasks)},
             ) from None
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._tasks
+
     def __iter__(self) -> Iterator[Task[Any, Any]]:
         return iter(self._tasks.values())
 

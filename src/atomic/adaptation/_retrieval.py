@@ -1,0 +1,146 @@
+"""Lexical retrieval over a task's memory: TF-IDF cosine on hashed word n-grams.
+
+Hashing keeps the index incremental (no vocabulary to refit as examples arrive); document
+frequencies are recounted when the index is next searched after a change, which costs a few
+milliseconds for thousands of examples. ``benchmarks/retrieval.py`` compares this with
+embeddings from the local models on Banking77.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import HashingVectorizer
+
+__all__ = ["Analyzer", "LexicalIndex"]
+
+Analyzer = Literal["word", "char_wb", "word+char"]
+
+
+class LexicalIndex:
+    """Examples by id, searchable by TF-IDF cosine similarity.
+
+    >>> index = LexicalIndex()
+    >>> index.add("a", "my card has not arrived")
+    >>> index.add("b", "how do I change my PIN")
+    >>> [hit for hit, _ in index.search("card not arrived yet", k=1)]
+    ['a']
+    """
+
+    def __init__(self, analyzer: Analyzer = "word", n_features: int = 2**18) -> None:
+        self.analyzer = analyzer
+        self._vectorizers = []
+        if analyzer in ("word", "word+char"):
+            self._vectorizers.append(
+                HashingVectorizer(
+                    ngram_range=(1, 2), n_features=n_features, alternate_sign=False, norm=None
+                )
+            )
+        if analyzer in ("char_wb", "word+char"):
+            self._vectorizers.append(
+                HashingVectorizer(
+                    analyzer="char_wb",
+                    ngram_range=(3, 5),
+                    n_features=n_features,
+                    alternate_sign=False,
+                    norm=None,
+                )
+            )
+        # Rows are weighted and stacked once, then appended to; a replaced or removed row is
+        # only marked dead. Document frequencies are recounted, and every row reweighted, when
+        # the index has grown by a tenth since: between, new rows use the last weights.
+        self._counts_rows: list[sp.csr_matrix] = []
+        self._ids: list[str] = []
+        self._where: dict[str, int] = {}
+        self._dead: set[int] = set()
+        self._weighted: sp.csr_matrix | None = None
+        self._pending: list[int] = []
+        self._idf: np.ndarray | None = None
+        self._weighed_at = 0
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._where
+
+    def _counts(self, texts: list[str]) -> sp.csr_matrix:
+        parts = [v.transform(texts) for v in self._vectorizers]
+        counts = sp.hstack(parts, format="csr") if len(parts) > 1 else parts[0].tocsr()
+        counts.data = 1.0 + np.log(counts.data)  # sublinear term frequency
+        return counts
+
+    def add(self, item_id: str, text: str) -> None:
+        """Index ``text`` under ``item_id`` (replacing what that id had)."""
+        self.add_many([(item_id, text)])
+
+    def add_many(self, items: list[tuple[str, str]]) -> None:
+        if not items:
+            return
+        counts = self._counts([text for _, text in items])
+        for i, (item_id, _) in enumerate(items):
+            self.remove(item_id)
+            self._where[item_id] = len(self._ids)
+            self._pending.append(len(self._ids))
+            self._ids.append(item_id)
+            self._counts_rows.append(counts[i])
+
+    def remove(self, item_id: str) -> None:
+        position = self._where.pop(item_id, None)
+        if position is not None:
+            self._dead.add(position)
+
+    def clear(self) -> None:
+        self._counts_rows, self._ids, self._where, self._dead = [], [], {}, set()
+        self._weighted, self._pending, self._idf, self._weighed_at = None, [], None, 0
+
+    def _reweigh(self) -> None:
+        keep = [p for p in range(len(self._ids)) if p not in self._dead]
+        self._counts_rows = [self._counts_rows[p] for p in keep]
+        self._ids = [self._ids[p] for p in keep]
+        self._where = {item_id: p for p, item_id in enumerate(self._ids)}
+        self._dead, self._pending = set(), []
+        counts = sp.vstack(self._counts_rows, format="csr")
+        df = np.bincount(counts.indices, minlength=counts.shape[1])
+        n = counts.shape[0]
+        self._idf = np.log((1.0 + n) / (1.0 + df)) + 1.0
+        self._weighted = _normalise(counts.multiply(self._idf).tocsr())
+        self._weighed_at = n
+
+    def _matrix(self) -> sp.csr_matrix:
+        live = len(self._ids) - len(self._dead)
+        if self._weighted is None or live > self._weighed_at * 1.1 or len(self._dead) * 3 > live:
+            self._reweigh()
+        elif self._pending:
+            rows = sp.vstack([self._counts_rows[p] for p in self._pending], format="csr")
+            new = _normalise(rows.multiply(self._idf).tocsr())
+            self._weighted = sp.vstack([self._weighted, new], format="csr")
+            self._pending = []
+        assert self._weighted is not None
+        return self._weighted
+
+    def search(self, text: str, k: int) -> list[tuple[str, float]]:
+        """The ``k`` most similar items, most similar first, with their cosine similarity."""
+        if not self._where or k <= 0:
+            return []
+        matrix = self._matrix()
+        query = _normalise(self._counts([text]).multiply(self._idf).tocsr())
+        scores = (matrix @ query.T).toarray().ravel()
+        if self._dead:
+            scores[list(self._dead)] = -1.0
+        k = min(k, len(self._where))
+        top = np.argpartition(-scores, k - 1)[:k]
+        # Ties go to the later example: the newest of equally similar demonstrations.
+        order = sorted(top, key=lambda j: (-scores[j], -j))
+        return [(self._ids[j], float(scores[j])) for j in order]
+
+
+def _normalise(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    squared = matrix.multiply(matrix).sum(axis=1)
+    norms = np.sqrt(np.asarray(squared).ravel())
+    norms[norms == 0] = 1.0
+    matrix = matrix.copy()
+    matrix.data /= np.repeat(norms, np.diff(matrix.indptr))
+    return matrix

@@ -1,0 +1,258 @@
+"""The store's adaptation records: feedback, task memories and adaptation switches."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any, cast
+
+from pydantic_core import to_jsonable_python
+from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from atomic.storage._ledger import LearnerStates, upsert
+from atomic.storage._records import (
+    AdaptationStateRecord,
+    FeedbackRecord,
+    MemoryRecord,
+    OutcomeRecord,
+)
+from atomic.storage._tables import AdaptationStateRow, FeedbackRow, MemoryRow, RunRow
+
+__all__ = ["AdaptationLedger", "FeedbackWrite"]
+
+
+class FeedbackWrite:
+    """Everything one accepted piece of feedback changes, written in one transaction."""
+
+    def __init__(
+        self,
+        feedback: FeedbackRecord,
+        *,
+        outcome: OutcomeRecord | None = None,
+        learner_states: LearnerStates = (),
+        supersedes: Sequence[str] = (),
+        remember: Sequence[MemoryRecord] = (),
+        forget: Sequence[str] = (),
+        state: AdaptationStateRecord | None = None,
+    ) -> None:
+        self.feedback = feedback
+        self.outcome = outcome
+        self.learner_states = learner_states
+        self.supersedes = supersedes
+        self.remember = remember
+        self.forget = forget
+        self.state = state
+
+
+class AdaptationLedger:
+    """Methods of :class:`atomic.storage.Store` for feedback and adaptation (a mixin)."""
+
+    if TYPE_CHECKING:
+        _sessions: async_sessionmaker[AsyncSession]
+
+        def _translate_errors(self, action: str) -> AbstractAsyncContextManager[None]: ...
+
+        async def _upsert_ledger(
+            self, session: AsyncSession, outcome: OutcomeRecord | None, states: LearnerStates
+        ) -> None: ...
+
+        @property
+        def _dialect(self) -> str: ...
+
+    async def get_feedback(
+        self, feedback_id: str, *, tenant: str = "default"
+    ) -> FeedbackRecord | None:
+        statement = select(FeedbackRow).where(
+            FeedbackRow.id == feedback_id, FeedbackRow.tenant == tenant
+        )
+        async with self._translate_errors(f"read feedback {feedback_id!r}"), self._sessions() as s:
+            row = (await s.execute(statement)).scalar_one_or_none()
+            return None if row is None else _feedback_record(row)
+
+    async def list_feedback(self, run_id: str, *, tenant: str = "default") -> list[FeedbackRecord]:
+        """Every piece of feedback on a run, oldest first (superseded ones included)."""
+        statement = (
+            select(FeedbackRow)
+            .where(FeedbackRow.run_id == run_id, FeedbackRow.tenant == tenant)
+            .order_by(FeedbackRow.created_at, FeedbackRow.id)
+        )
+        async with self._translate_errors(f"read feedback on {run_id!r}"), self._sessions() as s:
+            return [_feedback_record(r) for r in (await s.execute(statement)).scalars()]
+
+    async def save_feedback(self, write: FeedbackWrite) -> None:
+        """Insert the feedback and apply what it changes, all or nothing."""
+        feedback = write.feedback
+        action = f"record feedback {feedback.id!r} on run {feedback.run_id!r}"
+        async with self._translate_errors(action), self._sessions.begin() as session:
+            session.add(_feedback_row(feedback))
+            if write.supersedes:
+                await session.execute(
+                    update(FeedbackRow)
+                    .where(FeedbackRow.id.in_(list(write.supersedes)))
+                    .values(superseded_by=feedback.id)
+                    .execution_options(synchronize_session=False)
+                )
+            await session.flush()
+            await self._upsert_ledger(session, write.outcome, write.learner_states)
+            await self._write_memory(session, write.remember, write.forget, write.state)
+
+    async def save_adaptation(
+        self,
+        *,
+        remember: Sequence[MemoryRecord] = (),
+        forget: Sequence[str] = (),
+        state: AdaptationStateRecord | None = None,
+        learner_states: LearnerStates = (),
+    ) -> None:
+        """Write memory changes and a task's adaptation state, in one transaction."""
+        async with self._translate_errors("save adaptation state"), self._sessions.begin() as s:
+            await self._write_memory(s, remember, forget, state)
+            await self._upsert_ledger(s, None, learner_states)
+
+    async def _write_memory(
+        self,
+        session: AsyncSession,
+        remember: Sequence[MemoryRecord],
+        forget: Sequence[str],
+        state: AdaptationStateRecord | None,
+    ) -> None:
+        if forget:
+            await session.execute(delete(MemoryRow).where(MemoryRow.id.in_(list(forget))))
+        if remember:
+            table = cast(Table, MemoryRow.__table__)
+            rows = [_memory_row(m) for m in remember]
+            await session.execute(upsert(self._dialect, table, rows, ["id"]))
+        if state is not None:
+            table = cast(Table, AdaptationStateRow.__table__)
+            row = AdaptationStateRow(
+                tenant=state.tenant,
+                task_name=state.task_name,
+                frozen=state.frozen,
+                state=to_jsonable_python(state.state),
+                updated_at=state.updated_at,
+            )
+            await session.execute(upsert(self._dialect, table, [row], ["tenant", "task_name"]))
+
+    async def clear_memory(self, task_name: str, *, tenant: str = "default") -> int:
+        """Delete a task's memory; returns how many examples went."""
+        statement = delete(MemoryRow).where(
+            MemoryRow.tenant == tenant, MemoryRow.task_name == task_name
+        )
+        action = f"clear the memory of {task_name!r}"
+        async with self._translate_errors(action), self._sessions.begin() as session:
+            result = await session.execute(statement)
+            return int(cast(Any, result).rowcount or 0)
+
+    async def load_memory(self, *, tenant: str | None = None) -> list[MemoryRecord]:
+        """Every remembered example (of one tenant, or all), oldest update first."""
+        statement = select(MemoryRow).order_by(MemoryRow.updated_at, MemoryRow.id)
+        if tenant is not None:
+            statement = statement.where(MemoryRow.tenant == tenant)
+        async with self._translate_errors("load task memories"), self._sessions() as session:
+            return [_memory_record(r) for r in (await session.execute(statement)).scalars()]
+
+    async def load_adaptation_states(self) -> list[AdaptationStateRecord]:
+        async with self._translate_errors("load adaptation state"), self._sessions() as session:
+            rows = (await session.execute(select(AdaptationStateRow))).scalars().all()
+            return [
+                AdaptationStateRecord(
+                    tenant=r.tenant,
+                    task_name=r.task_name,
+                    frozen=r.frozen,
+                    state=r.state,
+                    updated_at=r.updated_at,
+                )
+                for r in rows
+            ]
+
+    async def win_shares(
+        self, task_name: str, *, tenant: str = "default", last: int = 500
+    ) -> dict[str, int]:
+        """How many of a task's last ``last`` successful runs each model served."""
+        recent = (
+            select(RunRow.model_id)
+            .where(
+                RunRow.tenant == tenant,
+                RunRow.task_name == task_name,
+                RunRow.status == "succeeded",
+            )
+            .order_by(RunRow.created_at.desc(), RunRow.id.desc())
+            .limit(last)
+            .subquery()
+        )
+        statement = select(recent.c.model_id, func.count()).group_by(recent.c.model_id)
+        action = f"count the winners of {task_name!r}"
+        async with self._translate_errors(action), self._sessions() as session:
+            rows = (await session.execute(statement)).all()
+        return {str(model): int(count) for model, count in rows}
+
+
+def _feedback_row(record: FeedbackRecord) -> FeedbackRow:
+    return FeedbackRow(
+        id=record.id,
+        tenant=record.tenant,
+        run_id=record.run_id,
+        task_name=record.task_name,
+        model_id=record.model_id,
+        kind=record.kind,
+        output=to_jsonable_python(record.output),
+        score=record.score,
+        reward=record.reward,
+        source=record.source,
+        comment=record.comment,
+        superseded_by=record.superseded_by,
+        created_at=record.created_at,
+    )
+
+
+def _feedback_record(row: FeedbackRow) -> FeedbackRecord:
+    return FeedbackRecord(
+        id=row.id,
+        tenant=row.tenant,
+        run_id=row.run_id,
+        task_name=row.task_name,
+        model_id=row.model_id,
+        kind=row.kind,
+        output=row.output,
+        score=row.score,
+        reward=row.reward,
+        source=row.source,
+        comment=row.comment,
+        superseded_by=row.superseded_by,
+        created_at=row.created_at,
+    )
+
+
+def _memory_row(record: MemoryRecord) -> MemoryRow:
+    return MemoryRow(
+        id=record.id,
+        tenant=record.tenant,
+        task_name=record.task_name,
+        input_key=record.input_key,
+        input=to_jsonable_python(record.input),
+        text=record.text,
+        output=to_jsonable_python(record.output),
+        source=record.source,
+        run_id=record.run_id,
+        feedback_id=record.feedback_id,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+    )
+
+
+def _memory_record(row: MemoryRow) -> MemoryRecord:
+    return MemoryRecord(
+        id=row.id,
+        tenant=row.tenant,
+        task_name=row.task_name,
+        input_key=row.input_key,
+        input=row.input,
+        text=row.text,
+        output=row.output,
+        source=row.source,
+        run_id=row.run_id,
+        feedback_id=row.feedback_id,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
