@@ -13,12 +13,6 @@ SMOLLM2 = "llamacpp:smollm2-135m-instruct"
 GEMMA = "llamacpp:gemma-3-270m"
 
 
-@pytest.fixture(scope="session")
-def model_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One ATOMIC_HOME for the session, so Gemma's file is assembled once."""
-    return tmp_path_factory.mktemp("atomic-home")
-
-
 @pytest.fixture
 def cli(tmp_path: Path, model_home: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     monkeypatch.setenv("ATOMIC_HOME", str(model_home))

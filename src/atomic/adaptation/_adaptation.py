@@ -19,6 +19,9 @@ from atomic.tasks import Example, Task, TaskCatalog
 
 __all__ = ["Adaptation", "AdaptationStatus", "ClassifierStatus", "Demonstration"]
 
+MIN_SIMILARITY = 0.1
+"""Examples less similar than this (sharing a stop word or two) would only be noise."""
+
 Key = tuple[str, str]
 """(tenant, task name)."""
 
@@ -136,7 +139,7 @@ class Adaptation:
             return []
         found = []
         for record, similarity in memory.search(text_of(task_input), k):
-            if similarity <= 0:
+            if similarity < MIN_SIMILARITY:
                 continue
             example = Example(task.parse_input(record.input), task.schema.validate(record.output))
             found.append(Demonstration(record, similarity, example))

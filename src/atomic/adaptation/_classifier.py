@@ -11,6 +11,7 @@ accuracy.
 from __future__ import annotations
 
 import math
+import warnings
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -91,7 +92,11 @@ class TextClassifier:
         )
         features = vectorizer.fit_transform(list(texts))
         model = LogisticRegression(C=20.0, max_iter=300, random_state=self.seed)
-        model.fit(features, list(labels))
+        with warnings.catch_warnings():
+            # Early on there are many labels per example; scikit-learn warns that this looks
+            # like regression. It is not: the labels are the task's.
+            warnings.filterwarnings("ignore", message="The number of unique classes")
+            model.fit(features, list(labels))
         self._vectorizer, self._model = vectorizer, model
         self.trained_on = len(texts)
         self.version += 1 if bump else 0

@@ -170,3 +170,48 @@ def structured(
     """
     argv = _options(data=data, out=out) + list(ctx.args)
     _call(lambda: load_benchmark("structured").main(argv))
+
+
+@bench_app.command(context_settings=_PASS_THROUGH)
+def adaptation(
+    ctx: typer.Context,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="A CSV whose first two columns are text and label. "
+            "Default: ../shared/data/banking77/test.csv.",
+            show_default=False,
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="JSON output; the PNG is written next to it. "
+            "Default: benchmarks/results/adaptation.json.",
+            show_default=False,
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Only the first N (shuffled) queries.")
+    ] = None,
+    seed_per_intent: Annotated[
+        int | None,
+        typer.Option(
+            "--seed-per-intent",
+            min=0,
+            help="Labelled examples per label put in memory first, from --seed-data "
+            "(default 0: start empty).",
+        ),
+    ] = None,
+) -> None:
+    """A labelled stream through a label task with ground-truth feedback after every call:
+    accuracy, cost per call and the expert's share without adaptation, with memory
+    retrieval, with the learned classifier, and with both.
+
+    Further options (--configs, --expert-price, --expert-accuracy, --value, --k, --window,
+    --no-llm, ...) are passed to benchmarks/adaptation.py; see its --help.
+    """
+    argv = _options(data=data, out=out, limit=limit, seed_per_intent=seed_per_intent)
+    _call(lambda: load_benchmark("adaptation").main(argv + list(ctx.args)))
