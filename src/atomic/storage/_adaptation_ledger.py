@@ -155,16 +155,7 @@ class AdaptationLedger:
     async def load_adaptation_states(self) -> list[AdaptationStateRecord]:
         async with self._translate_errors("load adaptation state"), self._sessions() as session:
             rows = (await session.execute(select(AdaptationStateRow))).scalars().all()
-            return [
-                AdaptationStateRecord(
-                    tenant=r.tenant,
-                    task_name=r.task_name,
-                    frozen=r.frozen,
-                    state=r.state,
-                    updated_at=r.updated_at,
-                )
-                for r in rows
-            ]
+            return [AdaptationStateRecord.model_validate(r, from_attributes=True) for r in rows]
 
     async def win_shares(
         self, task_name: str, *, tenant: str = "default", last: int = 500
@@ -189,70 +180,17 @@ class AdaptationLedger:
 
 
 def _feedback_row(record: FeedbackRecord) -> FeedbackRow:
-    return FeedbackRow(
-        id=record.id,
-        tenant=record.tenant,
-        run_id=record.run_id,
-        task_name=record.task_name,
-        model_id=record.model_id,
-        kind=record.kind,
-        output=to_jsonable_python(record.output),
-        score=record.score,
-        reward=record.reward,
-        source=record.source,
-        comment=record.comment,
-        superseded_by=record.superseded_by,
-        created_at=record.created_at,
-    )
+    return FeedbackRow(**{**record.model_dump(), "output": to_jsonable_python(record.output)})
 
 
 def _feedback_record(row: FeedbackRow) -> FeedbackRecord:
-    return FeedbackRecord(
-        id=row.id,
-        tenant=row.tenant,
-        run_id=row.run_id,
-        task_name=row.task_name,
-        model_id=row.model_id,
-        kind=row.kind,
-        output=row.output,
-        score=row.score,
-        reward=row.reward,
-        source=row.source,
-        comment=row.comment,
-        superseded_by=row.superseded_by,
-        created_at=row.created_at,
-    )
+    return FeedbackRecord.model_validate(row, from_attributes=True)
 
 
 def _memory_row(record: MemoryRecord) -> MemoryRow:
-    return MemoryRow(
-        id=record.id,
-        tenant=record.tenant,
-        task_name=record.task_name,
-        input_key=record.input_key,
-        input=to_jsonable_python(record.input),
-        text=record.text,
-        output=to_jsonable_python(record.output),
-        source=record.source,
-        run_id=record.run_id,
-        feedback_id=record.feedback_id,
-        created_at=record.created_at,
-        updated_at=record.updated_at,
-    )
+    jsonable = {key: to_jsonable_python(getattr(record, key)) for key in ("input", "output")}
+    return MemoryRow(**{**record.model_dump(), **jsonable})
 
 
 def _memory_record(row: MemoryRow) -> MemoryRecord:
-    return MemoryRecord(
-        id=row.id,
-        tenant=row.tenant,
-        task_name=row.task_name,
-        input_key=row.input_key,
-        input=row.input,
-        text=row.text,
-        output=row.output,
-        source=row.source,
-        run_id=row.run_id,
-        feedback_id=row.feedback_id,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+    return MemoryRecord.model_validate(row, from_attributes=True)
