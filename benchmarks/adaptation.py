@@ -136,6 +136,7 @@ class Trace:
     cost: list[float] = field(default_factory=list)
     winner: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    probe: dict[str, dict[str, float]] | None = None
 
     def window(self, n: int, size: int) -> dict[str, float]:
         lo = max(0, n - size)
@@ -151,6 +152,37 @@ class Trace:
         }
 
 
+async def probe_llms(
+    atomic: Atomic,
+    task: Task[Query, Any],
+    llms: list[Model],
+    probe: list[tuple[str, str]],
+    k: int,
+    progress: Progress,
+) -> dict[str, dict[str, float]]:
+    """Each local LLM's accuracy on held-out queries, pinned (no auction), with the ``k`` most
+    similar remembered examples in its prompt and without: what memory does for the LLMs
+    themselves, whether or not they win auctions."""
+    found: dict[str, dict[str, float]] = {}
+    bar = progress.add_task("LLM probe", total=len(llms) * len(probe) * 2)
+    for model in llms:
+        scores = {}
+        for label, examples in (("with_memory", k), ("without_memory", 0)):
+            atomic.settings.memory_examples = examples
+            right = 0
+            for text, truth in probe:
+                try:
+                    result = await atomic.run(task, {"text": text}, model=model.id)
+                    right += result.output == truth
+                except AtomicError:
+                    pass
+                progress.advance(bar)
+            scores[label] = right / len(probe)
+        found[model.id] = scores
+    atomic.settings.memory_examples = k
+    return found
+
+
 async def run_config(
     name: str,
     stream: list[tuple[str, str]],
@@ -159,6 +191,7 @@ async def run_config(
     models: list[Model],
     args: argparse.Namespace,
     progress: Progress,
+    probe: list[tuple[str, str]] | None = None,
 ) -> Trace:
     memory_on, classifier_on = CONFIGS[name]
     with tempfile.TemporaryDirectory(prefix=f"atomic-adapt-{name}-") as home:
@@ -198,8 +231,11 @@ async def run_config(
                         result.run_id, "corrected", output=label, source="ground_truth"
                     )
                 progress.advance(bar)
-        finally:
             trace.seconds = time.perf_counter() - start
+            llms = [m for m in models if m.id.startswith("llamacpp:")]
+            if probe and llms:
+                trace.probe = await probe_llms(atomic, task, llms, probe, args.k, progress)
+        finally:
             # The local models are shared by every configuration: close only this store.
             await atomic.store.close()
     return trace
@@ -218,6 +254,14 @@ def report(results: dict[str, Any], console: Console) -> None:
         ]
         table.add_row(name, *cells)
     console.print(table)
+    probe = results.get("llm_probe")
+    if probe:
+        llm = Table(title=f"Local LLMs on {probe['queries']} held-out queries, after the stream")
+        for column in ("model", "with remembered examples", "without"):
+            llm.add_column(column)
+        for model_id, scores in probe["accuracy"].items():
+            llm.add_row(model_id, f"{scores['with_memory']:.0%}", f"{scores['without_memory']:.0%}")
+        console.print(llm)
 
 
 def plot(results: dict[str, Any], path: Path) -> None:
@@ -258,6 +302,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--k", type=int, default=4, help="Remembered examples per prompt.")
     parser.add_argument("--window", type=int, default=200)
     parser.add_argument("--no-llm", action="store_true", help="Leave the local LLMs out.")
+    parser.add_argument(
+        "--probe",
+        type=int,
+        default=50,
+        help="After the memory run, held-out queries (from --seed-data) on which each LLM is "
+        "measured with and without remembered examples (0: skip).",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
@@ -273,15 +324,18 @@ async def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     stream = rows[: args.limit] if args.limit else rows
     labels = sorted({label for _, label in rows})
     seeds: list[tuple[str, str]] = []
-    if args.seed_per_intent:
-        by_label: dict[str, list[tuple[str, str]]] = {}
-        for text, label in read_labelled(args.seed_data):
-            if label in labels:
-                by_label.setdefault(label, []).append((text, label))
+    probe: list[tuple[str, str]] = []
+    if args.seed_per_intent or (args.probe and not args.no_llm):
+        held_out = [(t, label) for t, label in read_labelled(args.seed_data) if label in labels]
         rng = random.Random(args.seed + 1)
+        rng.shuffle(held_out)
+        probe = held_out[: args.probe]
+        by_label: dict[str, list[tuple[str, str]]] = {}
+        for text, label in held_out[args.probe :]:
+            by_label.setdefault(label, []).append((text, label))
         for label in labels:
             pool = by_label.get(label, [])
-            seeds += rng.sample(pool, min(args.seed_per_intent, len(pool)))
+            seeds += pool[: args.seed_per_intent]
     task = stream_task(labels, args.value)
     truth = dict(stream)
     expert = expert_model(truth, labels, args.expert_accuracy, args.expert_price, args.seed)
@@ -306,8 +360,19 @@ async def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, TimeElapsedColumn(), console=console) as progress:
         for name in args.configs.split(","):
-            trace = await run_config(name, stream, seeds, task, [*local, expert], args, progress)
+            trace = await run_config(
+                name,
+                stream,
+                seeds,
+                task,
+                [*local, expert],
+                args,
+                progress,
+                probe=probe if name == "memory" else None,
+            )
             step = max(1, len(stream) // 60)
+            if trace.probe is not None:
+                results["llm_probe"] = {"queries": len(probe), "accuracy": trace.probe}
             results["configs"][name] = {
                 "seconds": round(trace.seconds, 1),
                 "points": [trace.window(n, args.window) for n in checkpoints],
