@@ -36,6 +36,9 @@ def test_models_lists_the_local_cards(cli: CliRunner) -> None:
     assert set(cards) >= {SMOLLM2}
     assert cards[SMOLLM2]["residency"] == "local"
     assert "grammar" in cards[SMOLLM2]["strategies"]
+    learned = cards["learned:banking77-intent"]
+    assert learned["tasks"] == ["banking77-intent"]
+    assert learned["price"]["per_call"] < 1e-6
 
 
 def test_missing_task_is_a_clear_error(cli: CliRunner) -> None:

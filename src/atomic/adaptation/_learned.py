@@ -22,9 +22,24 @@ from atomic.models import (
 if TYPE_CHECKING:
     from atomic.adaptation._adaptation import Adaptation
 
-__all__ = ["LEARNED_PRICE", "LearnedModel"]
+__all__ = ["LEARNED_PRICE", "LearnedModel", "learned_card"]
 
 LEARNED_PRICE = Price(per_call=1e-7, source="nominal: about a millisecond of one CPU core")
+
+
+def learned_card(task_name: str) -> ModelCard:
+    """The card of ``learned:<task_name>``."""
+    return ModelCard(
+        id=f"learned:{task_name}",
+        price=LEARNED_PRICE,
+        context_window=1_000_000,
+        residency=Residency.LOCAL,
+        strategies=frozenset({OutputStrategy.GRAMMAR}),
+        latency_prior_ms=2.0,
+        quality_prior=0.0,
+        tasks=frozenset({task_name}),
+        description=f"text classifier learned from the verified examples of {task_name}",
+    )
 
 
 class LearnedModel(Model):
@@ -38,17 +53,7 @@ class LearnedModel(Model):
     def __init__(self, task_name: str, adaptation: Adaptation) -> None:
         self.task_name = task_name
         self._adaptation = adaptation
-        self.card = ModelCard(
-            id=f"learned:{task_name}",
-            price=LEARNED_PRICE,
-            context_window=1_000_000,
-            residency=Residency.LOCAL,
-            strategies=frozenset({OutputStrategy.GRAMMAR}),
-            latency_prior_ms=2.0,
-            quality_prior=0.0,
-            tasks=frozenset({task_name}),
-            description=f"text classifier learned from the verified examples of {task_name}",
-        )
+        self.card = learned_card(task_name)
 
     def declines(self, task_name: str, tenant: str) -> str | None:
         classifier = self._adaptation.classifier(tenant, self.task_name)

@@ -107,13 +107,22 @@ def models(db: DbOption = None, as_json: JsonOption = False) -> None:
     settings = _settings(db)
 
     async def body() -> None:
+        from atomic.adaptation._learned import learned_card
         from atomic.models._registry import default_registry
+        from atomic.structured import OutputKind
+        from atomic.tasks import TaskCatalog
+        from atomic.tasks._builtin import BUILTIN_TASKS
 
-        registry = default_registry(settings)
+        cards = default_registry(settings).cards()
+        if settings.learned_models:
+            catalog = TaskCatalog(BUILTIN_TASKS)
+            for module in settings.task_modules:
+                catalog.add_module(module)
+            cards += [learned_card(t.name) for t in catalog if t.kind is OutputKind.LABEL]
         if as_json:
-            console.print_json(json.dumps([c.model_dump(mode="json") for c in registry.cards()]))
+            console.print_json(json.dumps([c.model_dump(mode="json") for c in cards]))
         else:
-            console.print(_render.models_table(registry.cards()))
+            console.print(_render.models_table(cards))
 
     _run(body)
 
