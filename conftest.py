@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.llm",
     "tests.fixtures.postgres",
     "tests.fixtures.openai_server",
+    "tests.fixtures.temporal",
 ]

@@ -18,6 +18,7 @@ AtomicError
 ├── StorageError                     storage.error
 ├── FeedbackError                    feedback.invalid
 │   └── FeedbackConflictError        feedback.conflict
+├── WorkflowError                    workflow.error
 └── ModelError                       model.error
     ├── RateLimitError               model.rate_limited           retryable, retry_after
     ├── AuthenticationError          model.auth
@@ -60,6 +61,7 @@ __all__ = [
     "TimeoutError",
     "TransportError",
     "UnsupportedError",
+    "WorkflowError",
 ]
 
 
@@ -188,6 +190,12 @@ class FeedbackConflictError(FeedbackError):
     """A feedback id was reused for a different verdict."""
 
     code = "feedback.conflict"
+
+
+class WorkflowError(AtomicError):
+    """A workflow was defined, started or run wrongly (a step outside a workflow, say)."""
+
+    code = "workflow.error"
 
 
 class ModelError(AtomicError):

@@ -1,0 +1,63 @@
+"""The step body every runner executes, and the direct runner: in process, not durable."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel
+
+from atomic.workflows._api import StepCall, StepResult, WorkflowDef, use_runner
+
+if TYPE_CHECKING:
+    from atomic._client import Atomic
+
+__all__ = ["DirectRunner", "execute_step"]
+
+In = TypeVar("In", bound=BaseModel)
+Out = TypeVar("Out")
+
+
+async def execute_step(atomic: Atomic, call: StepCall) -> StepResult:
+    """Run one step's task call through the exchange: what a durable step does inside."""
+    task = atomic.tasks.get(call.task)
+    result = await atomic.run(
+        task,
+        call.input,
+        model=call.model,
+        models=call.models,
+        max_cost_usd=call.max_cost_usd,
+        deadline_s=call.deadline_s,
+    )
+    return StepResult(
+        task=task.name,
+        output=task.schema.dump(result.output),
+        run_id=result.run_id,
+        model_id=result.model_id,
+        attempts=result.attempts,
+        cost_usd=result.cost_usd,
+        latency_ms=result.latency_ms,
+    )
+
+
+class DirectRunner:
+    """Runs a workflow in this process with no journal: a crash loses it. The baseline the
+    durable runners are measured against, and handy in notebooks and unit tests."""
+
+    def __init__(self, atomic: Atomic) -> None:
+        self.atomic = atomic
+        self.tasks = atomic.tasks
+
+    async def step(self, call: StepCall) -> StepResult:
+        return await execute_step(self.atomic, call)
+
+    async def run(
+        self,
+        wf: WorkflowDef[In, Out],
+        workflow_input: In | Mapping[str, Any],
+        *,
+        workflow_id: str | None = None,
+    ) -> Out:
+        """Run ``wf`` on ``workflow_input`` to completion and return its output."""
+        with use_runner(self):
+            return await wf(wf.parse_input(workflow_input))
