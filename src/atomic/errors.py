@@ -82,6 +82,11 @@ class AtomicError(Exception):
     def __str__(self) -> str:
         return self.message if self.hint is None else f"{self.message}\n  → {self.hint}"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Subclasses take keyword-only arguments, which pickle's default cannot replay:
+        # rebuild from the instance's fields instead (workflow journals pickle errors).
+        return (_rebuild, (type(self), self.__dict__.copy()))
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description, as stored with a failed call and printed by the CLI."""
         return {
@@ -91,6 +96,13 @@ class AtomicError(Exception):
             "retryable": self.is_retryable,
             "context": self.context,
         }
+
+
+def _rebuild(cls: type[AtomicError], state: dict[str, Any]) -> AtomicError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, state.get("message", ""))
+    error.__dict__.update(state)
+    return error
 
 
 class ConfigError(AtomicError):
