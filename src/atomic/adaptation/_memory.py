@@ -40,7 +40,7 @@ class TaskMemory:
     """
 
     def __init__(
-        self, tenant: str, task_name: str, *, capacity: int, analyzer: Analyzer = "word"
+        self, tenant: str, task_name: str, *, capacity: int, analyzer: Analyzer = "word+char"
     ) -> None:
         self.tenant = tenant
         self.task_name = task_name

@@ -1,4 +1,12 @@
-"""Lexical retrieval over a task's memory: TF-IDF cosine on hashed word n-grams.
+"""Lexical retrieval over a task's memory: TF-IDF cosine on hashed word 1–2-grams and
+character 3–5-grams.
+
+On Banking77 (``benchmarks/retrieval.py``, 300 test queries against 10 or 40 train examples
+per intent) word and character n-grams together put the query's intent among the 4 nearest
+examples 81 % / 89 % of the time, words alone 73 % / 84 %, and mean-pooled hidden states of
+the local LLMs 58–62 % at a few hundred times the cost per query: those models were not
+trained to embed sentences, while character n-grams match inflections and typos
+("arrived", "arival") that whole words miss.
 
 Hashing keeps the index incremental (no vocabulary to refit as examples arrive); document
 frequencies are recounted when the index is next searched after a change, which costs a few
@@ -29,7 +37,7 @@ class LexicalIndex:
     ['a']
     """
 
-    def __init__(self, analyzer: Analyzer = "word", n_features: int = 2**18) -> None:
+    def __init__(self, analyzer: Analyzer = "word+char", n_features: int = 2**18) -> None:
         self.analyzer = analyzer
         self._vectorizers = []
         if analyzer in ("word", "word+char"):
