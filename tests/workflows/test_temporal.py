@@ -30,6 +30,7 @@ from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
 from atomic import Atomic, AtomicSettings, Task
+from atomic._net import free_port
 from atomic.errors import InvalidRequestError, RateLimitError, ServerError, WorkflowError
 from atomic.models import FunctionModel, ModelRequest
 from atomic.storage import RunStatus
@@ -37,7 +38,6 @@ from atomic.tasks import TaskCatalog
 from atomic.workflows import TemporalRunner, TemporalStepOptions, _temporal_workflow, step, workflow
 from atomic.workflows._temporal import activity_error
 from atomic.workflows._temporal_workflow import AtomicWorkflow, atomic_sandbox, hosted
-from tests.fixtures.temporal import free_port
 from tests.workflows import temporal_worker
 from tests.workflows.temporal_worker import Job, relay
 

