@@ -24,6 +24,7 @@ from atomic.apps.inbox import (
     open_inbox,
 )
 from atomic.apps.inbox._demo import run_inbox_demo
+from atomic.apps.inbox._extract import FACTS_RULES_ID
 from atomic.apps.inbox._tasks import facts_are_in_the_email
 from atomic.models import FunctionModel, ModelRequest, function_card
 from atomic.storage import RunStatus
@@ -118,13 +119,18 @@ def answering(answer: Answer, model_id: str = ORACLE) -> FunctionModel:
     return FunctionModel(invoke, card=function_card(model_id))
 
 
+OpenInbox = Callable[..., Any]
+
+
 @pytest.fixture
-async def inbox(tmp_path: Path) -> AsyncIterator[Callable[[FunctionModel], Any]]:
+async def inbox(tmp_path: Path) -> AsyncIterator[OpenInbox]:
+    """Opens the inbox's Atomic with ``model`` as its one LLM-like bidder (plus the router,
+    and the fact rules when asked for)."""
     opened: list[Atomic] = []
 
-    async def open_with(model: FunctionModel) -> Atomic:
+    async def open_with(model: FunctionModel, *, fact_rules: bool = False) -> Atomic:
         settings = AtomicSettings(home=tmp_path, local_models=[], learned_models=False)
-        atomic = await open_inbox(settings, models=[model], seed=0)
+        atomic = await open_inbox(settings, models=[model], seed=0, fact_rules=fact_rules)
         opened.append(atomic)
         return atomic
 
@@ -133,10 +139,18 @@ async def inbox(tmp_path: Path) -> AsyncIterator[Callable[[FunctionModel], Any]]
         await atomic.aclose()
 
 
+def wrong_facts_and_an_echo(task: str, data: dict[str, Any]) -> Any:
+    if task == "email-facts":  # a card number the email never mentions
+        return {"card_last_four": "0000", "merchant": "Zalando"}
+    if task == "reply":  # the customer's own email, sent back
+        return {"text": data["body"]}
+    return oracle_answer(task, data)
+
+
 @pytest.mark.parametrize("runner", ["direct", "embedded", "temporal"])
 async def test_handle_email_runs_every_step_through_the_exchange_on_each_runner(
     runner: str,
-    inbox: Callable[[FunctionModel], Any],
+    inbox: OpenInbox,
     temporal_client: Client,
     request: pytest.FixtureRequest,
 ) -> None:
@@ -179,15 +193,8 @@ async def test_handle_email_runs_every_step_through_the_exchange_on_each_runner(
 
 
 async def test_steps_that_fail_their_checks_leave_the_email_routed_without_them(
-    inbox: Callable[[FunctionModel], Any],
+    inbox: OpenInbox,
 ) -> None:
-    def wrong_facts_and_an_echo(task: str, data: dict[str, Any]) -> Any:
-        if task == "email-facts":  # a card number the email never mentions
-            return {"card_last_four": "0000", "merchant": "Zalando"}
-        if task == "reply":  # the customer's own email, sent back
-            return {"text": data["body"]}
-        return oracle_answer(task, data)
-
     atomic: Atomic = await inbox(answering(wrong_facts_and_an_echo))
     item = EMAILS[0]
     handled = await DirectRunner(atomic).run(handle_email, item.email)
@@ -211,6 +218,24 @@ async def test_steps_that_fail_their_checks_leave_the_email_routed_without_them(
     assert reply_input is not None
     assert reply_input["customer_name"] == item.email.sender_name
     assert reply_input["facts"] == EmailFacts().model_dump(mode="json")
+
+
+async def test_facts_the_winner_gets_wrong_cascade_to_the_fact_rules(inbox: OpenInbox) -> None:
+    atomic: Atomic = await inbox(answering(wrong_facts_and_an_echo), fact_rules=True)
+    item = EMAILS[0]
+    handled = await DirectRunner(atomic).run(handle_email, item.email)
+
+    assert handled.facts == item.expected.facts
+    facts = handled.steps["facts"]
+    assert facts.model_id == FACTS_RULES_ID
+    run = await atomic.get_run(facts.run_id or "")
+    models = [a.model_id for a in run.attempts]
+    # Whichever won the auction, every attempt of the oracle failed its check before the
+    # rules answered; the rules answered once.
+    assert models[-1] == FACTS_RULES_ID
+    assert models.count(FACTS_RULES_ID) == 1
+    assert not any(a.ok for a in run.attempts[:-1])
+    assert run.attempts[-1].ok
 
 
 async def test_the_demo_scores_every_step_against_the_expected_answers(tmp_path: Path) -> None:

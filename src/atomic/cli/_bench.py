@@ -215,3 +215,38 @@ def adaptation(
     """
     argv = _options(data=data, out=out, limit=limit, seed_per_intent=seed_per_intent)
     _call(lambda: load_benchmark("adaptation").main(argv + list(ctx.args)))
+
+
+@bench_app.command(context_settings=_PASS_THROUGH)
+def workflows(
+    ctx: typer.Context,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="JSON output. Default: benchmarks/results/workflows.json.",
+            show_default=False,
+        ),
+    ] = None,
+    runs: Annotated[
+        int | None,
+        typer.Option("--runs", min=1, help="Workflows per size and runner (default 50)."),
+    ] = None,
+    inbox_emails: Annotated[
+        int | None,
+        typer.Option(
+            "--inbox-emails",
+            min=0,
+            help="Emails for the inbox demo on each runner (default 6; 0 skips it).",
+        ),
+    ] = None,
+) -> None:
+    """Per-step overhead of the direct, embedded (SQLite, PostgreSQL) and Temporal runners
+    on workflows of 1, 5 and 20 steps against direct calls, and the inbox demo's emails per
+    minute on each runner.
+
+    Further options (--steps, --pg-url, --no-postgres, --inbox-runners, --home) are passed
+    to benchmarks/workflows.py; see `python benchmarks/workflows.py --help`.
+    """
+    argv = _options(out=out, runs=runs, inbox_emails=inbox_emails) + list(ctx.args)
+    _call(lambda: load_benchmark("workflows").main(argv))

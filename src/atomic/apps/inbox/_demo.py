@@ -174,7 +174,7 @@ def _steps_table(report: InboxReport) -> Table:
     table.add_column("p95", justify="right")
     table.add_column("accuracy", overflow="fold")
     for step in report.score.steps.values():
-        shares = ", ".join(f"{model} {share:.0%}" for model, share in step.shares())
+        shares = "\n".join(f"{model} {share:.0%}" for model, share in step.shares())
         table.add_row(
             step.name,
             step.task,

@@ -5,12 +5,13 @@ other four are defined here:
 
 | task | output | served by |
 | --- | --- | --- |
-| ``email-facts`` | :class:`EmailFacts`, each field optional and checked against the email | LLMs |
+| ``email-facts`` | :class:`EmailFacts`, each field optional and in the email | LLMs, rules |
 | ``urgency`` | ``low`` / ``normal`` / ``high`` / ``critical`` | LLMs, its learned model |
 | ``route`` | :class:`RouteDecision`: queue, priority, SLA, the rules that fired | the rules |
 | ``reply`` | a short reply that must cite the facts it was given | LLMs |
 
-The rules are :func:`decide_route`, registered as the model ``rules:inbox-router``.
+The routing rules are :func:`decide_route`, registered as the model ``rules:inbox-router``;
+``rules:inbox-facts`` (``_extract.py``) bids on ``email-facts`` with regular expressions.
 """
 
 from __future__ import annotations
@@ -450,15 +451,20 @@ async def open_inbox(
     *,
     models: Iterable[Model] | None = None,
     seed: int | None = None,
+    fact_rules: bool = True,
 ) -> Atomic:
-    """An :class:`~atomic.Atomic` that can run the inbox: its tasks, and the rules router
-    next to ``models`` (by default the models the settings register)."""
+    """An :class:`~atomic.Atomic` that can run the inbox: its tasks, and its rules models (the
+    router, and unless ``fact_rules`` is false the fact extractor) next to ``models`` (by
+    default the models the settings register)."""
     from atomic._client import Atomic
+    from atomic.apps.inbox._extract import FACTS_RULES_ID, facts_rules
     from atomic.models._registry import default_registry
     from atomic.settings import AtomicSettings
 
     settings = settings or AtomicSettings()
     chosen = list(models) if models is not None else list(default_registry(settings))
-    if not any(m.id == ROUTER_ID for m in chosen):
-        chosen.append(inbox_router())
+    rules = [(ROUTER_ID, inbox_router), (FACTS_RULES_ID, facts_rules)][: 1 + fact_rules]
+    for model_id, make in rules:
+        if not any(m.id == model_id for m in chosen):
+            chosen.append(make())
     return await Atomic.open(settings, models=chosen, tasks=INBOX_TASKS, seed=seed)
