@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 
 from atomic.apps.inbox import EmailContent, EmailFacts, load_emails
-from atomic.apps.inbox._extract import extract_facts
+from atomic.apps.inbox._rules import extract_facts
 from atomic.apps.inbox._score import FACT_FIELDS, _fact_values
 from atomic.apps.inbox._tasks import facts_are_in_the_email
 from atomic.tasks._builtin import Money

@@ -24,8 +24,8 @@ from atomic.apps.inbox import (
     open_inbox,
 )
 from atomic.apps.inbox._demo import run_inbox_demo
-from atomic.apps.inbox._extract import FACTS_RULES_ID
-from atomic.apps.inbox._tasks import facts_are_in_the_email
+from atomic.apps.inbox._rules import FACTS_RULES_ID, REPLY_TEMPLATE_ID, template_reply
+from atomic.apps.inbox._tasks import ReplyInput, citable, facts_are_in_the_email, reply
 from atomic.models import FunctionModel, ModelRequest, function_card
 from atomic.storage import RunStatus
 from atomic.tasks._builtin import Banking77Intent, Money
@@ -125,12 +125,14 @@ OpenInbox = Callable[..., Any]
 @pytest.fixture
 async def inbox(tmp_path: Path) -> AsyncIterator[OpenInbox]:
     """Opens the inbox's Atomic with ``model`` as its one LLM-like bidder (plus the router,
-    and the fact rules when asked for)."""
+    and the fact rules and reply template when asked for)."""
     opened: list[Atomic] = []
 
-    async def open_with(model: FunctionModel, *, fact_rules: bool = False) -> Atomic:
+    async def open_with(model: FunctionModel, *, rules: bool = False) -> Atomic:
         settings = AtomicSettings(home=tmp_path, local_models=[], learned_models=False)
-        atomic = await open_inbox(settings, models=[model], seed=0, fact_rules=fact_rules)
+        atomic = await open_inbox(
+            settings, models=[model], seed=0, fact_rules=rules, reply_rules=rules
+        )
         opened.append(atomic)
         return atomic
 
@@ -212,7 +214,8 @@ async def test_steps_that_fail_their_checks_leave_the_email_routed_without_them(
         assert trace.run_id is not None
         run = await atomic.get_run(trace.run_id)
         assert run.status is RunStatus.FAILED
-        assert len(run.attempts) == atomic.settings.max_attempts  # re-asked, then gave up
+        # Re-asked; the same wrong answer again ended it.
+        assert [a.raw_output for a in run.attempts] == [run.attempts[0].raw_output] * 2
     # The reply was still asked for, with the sender's name and no invented facts.
     reply_input = (await atomic.get_run(drafted.run_id or "")).input
     assert reply_input is not None
@@ -220,22 +223,57 @@ async def test_steps_that_fail_their_checks_leave_the_email_routed_without_them(
     assert reply_input["facts"] == EmailFacts().model_dump(mode="json")
 
 
-async def test_facts_the_winner_gets_wrong_cascade_to_the_fact_rules(inbox: OpenInbox) -> None:
-    atomic: Atomic = await inbox(answering(wrong_facts_and_an_echo), fact_rules=True)
+async def test_steps_the_winner_gets_wrong_cascade_to_the_rules(inbox: OpenInbox) -> None:
+    atomic: Atomic = await inbox(answering(wrong_facts_and_an_echo), rules=True)
     item = EMAILS[0]
     handled = await DirectRunner(atomic).run(handle_email, item.email)
 
     assert handled.facts == item.expected.facts
-    facts = handled.steps["facts"]
-    assert facts.model_id == FACTS_RULES_ID
-    run = await atomic.get_run(facts.run_id or "")
-    models = [a.model_id for a in run.attempts]
-    # Whichever won the auction, every attempt of the oracle failed its check before the
-    # rules answered; the rules answered once.
-    assert models[-1] == FACTS_RULES_ID
-    assert models.count(FACTS_RULES_ID) == 1
-    assert not any(a.ok for a in run.attempts[:-1])
-    assert run.attempts[-1].ok
+    assert handled.reply == template_reply(
+        ReplyInput(
+            customer_name="Sofia Almeida",
+            subject=item.email.subject,
+            body=item.email.body,
+            intent=handled.intent,
+            queue=handled.route.queue,
+            sla_hours=handled.route.sla_hours,
+            facts=handled.facts,
+        )
+    )
+    for name, rules_id in (("facts", FACTS_RULES_ID), ("reply", REPLY_TEMPLATE_ID)):
+        trace = handled.steps[name]
+        assert trace.model_id == rules_id
+        run = await atomic.get_run(trace.run_id or "")
+        models = [a.model_id for a in run.attempts]
+        # Whichever won the auction, the oracle's every attempt failed before the rules
+        # answered, once.
+        assert models[-1] == rules_id
+        assert models.count(rules_id) == 1
+        assert not any(a.ok for a in run.attempts[:-1])
+        assert run.attempts[-1].ok
+
+
+def test_the_template_reply_cites_the_facts_and_passes_the_reply_checks() -> None:
+    for item in EMAILS:
+        assert item.expected.facts is not None
+        assert item.expected.urgency is not None
+        assert item.expected.sentiment is not None
+        routed = decide_route(item.expected.intent, item.expected.urgency, item.expected.sentiment)
+        request = ReplyInput(
+            customer_name=item.email.sender_name,
+            subject=item.email.subject,
+            body=item.email.body,
+            intent=item.expected.intent,
+            queue=routed.queue,
+            sla_hours=routed.sla_hours,
+            facts=item.expected.facts,
+        )
+        text = template_reply(request)
+        reply.schema.validate({"text": text})
+        assert all(result.passed for result in reply.run_checks(request, text)), item.email.id
+        assert f"within {routed.sla_hours} hour" in text
+        for fact in citable(item.expected.facts):
+            assert fact in text
 
 
 async def test_the_demo_scores_every_step_against_the_expected_answers(tmp_path: Path) -> None:
@@ -256,6 +294,7 @@ async def test_the_demo_scores_every_step_against_the_expected_answers(tmp_path:
         models=[answering(one_wrong_intent)],
         runner="direct",
         feedback=True,
+        seed_per_intent=0,
     )
     steps = report.score.steps
     assert report.score.handled == 4
@@ -288,3 +327,47 @@ async def test_the_demo_scores_every_step_against_the_expected_answers(tmp_path:
     remembered = {m.output for m in memory if m.task_name == "banking77-intent"}
     assert remembered == {e.expected.intent for e in batch}
     assert status.memory_size == 4
+
+
+async def test_the_demo_seeds_the_intent_memory_from_labelled_queries(tmp_path: Path) -> None:
+    seeds = tmp_path / "train.csv"
+    rows = [("where is my new card", "card_arrival"), ("card still not here", "card_arrival")]
+    rows += [
+        ("my card was stolen", "lost_or_stolen_card"),
+        ("what rate do you use", "exchange_rate"),
+    ]
+    rows += [("is the card coming soon", "card_arrival")]
+    seeds.write_text("text,category\n" + "".join(f"{t},{c}\n" for t, c in rows))
+    console = Console(record=True, width=220)
+    settings = AtomicSettings(home=tmp_path, local_models=[], learned_models=False)
+    await run_inbox_demo(
+        settings,
+        console,
+        emails=EMAILS[:1],
+        models=[answering(oracle_answer)],
+        runner="direct",
+        feedback=False,
+        seed_per_intent=2,
+        seed_path=seeds,
+    )
+    assert "with 4 labelled Banking77 training queries (2 per intent)" in console.export_text()
+    async with await open_inbox(settings, models=[answering(oracle_answer)]) as atomic:
+        memory = await atomic.store.load_memory()
+    seeded = sorted((m.text, m.output) for m in memory if m.task_name == "banking77-intent")
+    assert len(seeded) == 4
+    assert [o for _, o in seeded].count("card_arrival") == 2
+    assert {o for _, o in seeded} == {"card_arrival", "lost_or_stolen_card", "exchange_rate"}
+
+    # Outside a checkout, with no Banking77 file, the demo says so and runs unseeded.
+    console = Console(record=True, width=220)
+    report = await run_inbox_demo(
+        settings,
+        console,
+        emails=EMAILS[:1],
+        models=[answering(oracle_answer)],
+        runner="direct",
+        seed_per_intent=2,
+        seed_path=tmp_path / "missing.csv",
+    )
+    assert report.score.handled == 1
+    assert "the intent task starts with an empty memory" in console.export_text()

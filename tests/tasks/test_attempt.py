@@ -84,6 +84,15 @@ async def test_never_valid_raises_with_raw_text_and_errors() -> None:
     assert error.code == "output.invalid"
 
 
+async def test_a_reask_that_brings_back_the_same_output_ends_the_attempts() -> None:
+    model = ScriptedModel(['{"urgency": 9}', '{"urgency": 9}', '{"urgency": 2, "team": "cards"}'])
+    with pytest.raises(OutputValidationError) as caught:
+        await attempt_model(triage, Ticket(text="hi"), model, max_attempts=3)
+    assert caught.value.attempts == 2
+    assert len(model.requests) == 2
+    assert "the re-ask brought back the same output" in caught.value.message
+
+
 async def test_model_error_is_recorded_then_raised() -> None:
     seen: list[Attempt] = []
 

@@ -276,7 +276,7 @@ def demo(
             "--limit",
             "-n",
             min=1,
-            help="inbox: how many emails (default: the handwritten ones and 20 from Banking77).",
+            help="inbox: how many emails (default: the 36 handwritten ones and 12 from Banking77).",
             show_default=False,
         ),
     ] = None,
@@ -287,9 +287,20 @@ def demo(
     feedback: Annotated[
         bool,
         typer.Option(
-            "--feedback", help="inbox: record the expected labels as ground truth after each email."
+            "--feedback/--no-feedback",
+            help="inbox: after each email, record its expected answers as ground-truth "
+            "feedback, as a reviewer would, so the next emails are handled better or cheaper.",
         ),
-    ] = False,
+    ] = True,
+    seed_per_intent: Annotated[
+        int,
+        typer.Option(
+            "--seed-per-intent",
+            min=0,
+            help="inbox: labelled Banking77 training queries per intent remembered before the "
+            "batch (0: start with an empty memory).",
+        ),
+    ] = 10,
 ) -> None:
     """Run the built-in tasks on sample support messages, offline, on the local models;
     [bold]atomic demo inbox[/bold] runs the inbox handler on a batch of support emails."""
@@ -310,7 +321,13 @@ def demo(
 
     async def inbox() -> Any:
         return await run_inbox_demo(
-            settings, console, limit=limit, runner=runner, model_ids=models, feedback=feedback
+            settings,
+            console,
+            limit=limit,
+            runner=runner,
+            model_ids=models,
+            feedback=feedback,
+            seed_per_intent=seed_per_intent,
         )
 
     _run(inbox)

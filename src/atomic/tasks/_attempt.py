@@ -61,6 +61,14 @@ async def _noop(_: Attempt) -> None:
     return None
 
 
+def _repeated(attempts: list[Attempt]) -> bool:
+    """Whether the last answer is one the model already gave (and was told was wrong)."""
+    last = attempts[-1].response
+    return last is not None and any(
+        a.response is not None and a.response.text == last.text for a in attempts[:-1]
+    )
+
+
 async def attempt_model(
     task: Task[Any, Out],
     task_input: BaseModel,
@@ -76,7 +84,8 @@ async def attempt_model(
 
     Each attempt is handed to ``on_attempt`` (which persists it) before the next begins. A
     model error is raised at once (the caller decides whether another model runs); an output
-    that is still invalid after ``max_attempts`` raises :class:`OutputValidationError`.
+    that is still invalid after ``max_attempts``, or that a re-ask brings back unchanged,
+    raises :class:`OutputValidationError`.
     """
     strategy = model.card.best_strategy()
     messages = render_messages(task, task_input, strategy, examples)
@@ -125,12 +134,15 @@ async def attempt_model(
         await on_attempt(attempt)
         if attempt.ok:
             return ModelOutcome(output=attempt.decoded.value, attempts=attempts)  # type: ignore[arg-type]
+        if _repeated(attempts):
+            break  # shown its errors, it answered the same: another re-ask only costs time
         messages = [*messages, *render_reask(attempt.response.text, attempt.errors)]
     last = attempts[-1]
     raw = last.response.text if last.response else ""
+    repeated = " (the re-ask brought back the same output)" if _repeated(attempts) else ""
     raise OutputValidationError(
-        f"{model.id} gave no valid output for task {task.name!r} in {len(attempts)} attempts: "
-        + "; ".join(last.errors),
+        f"{model.id} gave no valid output for task {task.name!r} in {len(attempts)} "
+        f"attempts{repeated}: " + "; ".join(last.errors),
         raw_text=raw,
         errors=last.errors,
         attempts=len(attempts),

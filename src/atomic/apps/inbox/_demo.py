@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,20 +27,25 @@ from rich.progress import (
 from rich.table import Table
 
 from atomic._client import Atomic
-from atomic.apps.inbox._emails import LabelledEmail, demo_batch
+from atomic.apps.inbox._emails import LabelledEmail, banking77_examples, demo_batch
 from atomic.apps.inbox._runners import open_runner
 from atomic.apps.inbox._score import FACT_FIELDS, BatchScore, Outcome, percentile, score_batch
 from atomic.apps.inbox._workflow import Handled, handle_email
-from atomic.errors import AtomicError
+from atomic.errors import AtomicError, InputValidationError
 from atomic.models import Model
 from atomic.models._registry import default_registry
 from atomic.settings import AtomicSettings
+from atomic.tasks._builtin import banking77_intent
 
-__all__ = ["DEFAULT_BANKING77", "InboxReport", "run_inbox_demo"]
+__all__ = ["DEFAULT_BANKING77", "DEFAULT_SEED_PER_INTENT", "InboxReport", "run_inbox_demo"]
 
-DEFAULT_BANKING77 = 20
-"""Banking77 emails added to the handwritten ones by default: with them the batch takes a few
-minutes on the local models of a 2-core CPU."""
+DEFAULT_BANKING77 = 12
+"""Banking77 emails added to the handwritten ones by default."""
+
+DEFAULT_SEED_PER_INTENT = 10
+"""Labelled Banking77 training queries per intent put in the intent task's memory first, as
+a bank starts from its labelled history: the LLMs get the most similar ones as examples, and
+the learned classifier trains on them. The batch's own emails are never among them."""
 
 
 @dataclass
@@ -69,7 +74,9 @@ async def run_inbox_demo(
     emails: Sequence[LabelledEmail] | None = None,
     models: Sequence[Model] | None = None,
     model_ids: Sequence[str] | None = None,
-    feedback: bool = False,
+    feedback: bool = True,
+    seed_per_intent: int = DEFAULT_SEED_PER_INTENT,
+    seed_path: Path | None = None,
 ) -> InboxReport:
     """Handle a batch of emails on ``runner``, print the summary, and return the report.
 
@@ -77,9 +84,11 @@ async def run_inbox_demo(
     the models the settings register, ``model_ids`` picks some of those (the rules router is
     always added); ``feedback``
     records each email's expected intent, urgency and sentiment as ground truth after it is
-    handled, so the exchange and the tasks' memories learn during the batch.
+    handled, so the exchange and the tasks' memories learn during the batch;
+    ``seed_per_intent`` labelled queries per intent from ``seed_path`` (Banking77's train split
+    by default) go into the intent task's memory before the batch.
     """
-    from atomic.apps.inbox._tasks import open_inbox
+    from atomic.apps.inbox._rules import open_inbox
 
     if models is None and model_ids:
         registry = default_registry(settings)
@@ -94,6 +103,7 @@ async def run_inbox_demo(
     outcomes: list[Outcome] = []
     async with await open_inbox(settings, models=models) as atomic:
         notes: list[str] = []
+        await _seed_intents(atomic, seed_per_intent, seed_path, notes.append)
         async with open_runner(runner, atomic, [handle_email], notes.append) as wf_runner:
             for note in notes:
                 console.print(f"[yellow]{note}[/yellow]")
@@ -122,6 +132,25 @@ async def run_inbox_demo(
         report = InboxReport(runner, outcomes, score_batch(outcomes), seconds, atomic.store.url)
         _print_report(console, report, feedback=feedback)
     return report
+
+
+async def _seed_intents(
+    atomic: Atomic, per_intent: int, path: Path | None, note: Callable[[str], None]
+) -> None:
+    if per_intent <= 0:
+        return
+    try:
+        examples = banking77_examples(per_intent, path=path)
+    except InputValidationError as exc:  # outside a checkout: the demo still runs, unseeded
+        note(f"{exc.message}; the intent task starts with an empty memory.")
+        return
+    kept = await atomic.remember(
+        banking77_intent, [({"text": text}, intent) for text, intent in examples]
+    )
+    note(
+        f"Seeded {banking77_intent.name}'s memory with {kept} labelled Banking77 training "
+        f"queries ({per_intent} per intent); its learned classifier trains on them."
+    )
 
 
 def _progress(console: Console) -> Progress:

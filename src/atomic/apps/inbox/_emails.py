@@ -26,6 +26,7 @@ __all__ = [
     "Expected",
     "LabelledEmail",
     "banking77_emails",
+    "banking77_examples",
     "default_banking77_path",
     "demo_batch",
     "load_emails",
@@ -86,9 +87,48 @@ def load_emails(path: Path = EMAILS_FILE) -> list[LabelledEmail]:
     return emails
 
 
-def default_banking77_path() -> Path:
-    """``../shared/data/banking77/test.csv`` relative to the project root of a checkout."""
-    return Path(__file__).resolve().parents[4].parent / "shared/data/banking77/test.csv"
+def default_banking77_path(split: Literal["test", "train"] = "test") -> Path:
+    """``../shared/data/banking77/<split>.csv`` relative to the project root of a checkout."""
+    return Path(__file__).resolve().parents[4].parent / f"shared/data/banking77/{split}.csv"
+
+
+def _read_banking77(path: Path) -> list[tuple[str, str]]:
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            return [(r["text"], r["category"]) for r in csv.DictReader(handle)]
+    except OSError as exc:
+        raise InputValidationError(
+            f"cannot read the Banking77 queries at {path}: {exc.strerror}",
+            errors=[str(exc)],
+            hint="run from a checkout with ../shared/data next to it, or use only the "
+            "handwritten emails",
+            context={"path": str(path)},
+        ) from exc
+    except KeyError as exc:
+        raise InputValidationError(
+            f"{path} has no {exc} column: it is not a Banking77 CSV",
+            errors=[f"missing column {exc}"],
+            hint="Banking77's CSVs have the columns text,category",
+            context={"path": str(path)},
+        ) from exc
+
+
+def banking77_examples(
+    per_intent: int, *, path: Path | None = None, seed: int = 77
+) -> list[tuple[str, str]]:
+    """``per_intent`` labelled queries of each intent (a seeded sample of ``path``, by default
+    Banking77's train split): the history a bank's intent classifier starts from."""
+    if per_intent <= 0:
+        return []
+    rows = _read_banking77(path or default_banking77_path("train"))
+    random.Random(seed).shuffle(rows)
+    taken: dict[str, int] = {}
+    picked = []
+    for text, intent in rows:
+        if taken.get(intent, 0) < per_intent:
+            taken[intent] = taken.get(intent, 0) + 1
+            picked.append((text, intent))
+    return picked
 
 
 # Banking77 rows are bare queries; wrapped in a subject, greeting and signature they read as
@@ -109,20 +149,9 @@ def banking77_emails(
 ) -> list[LabelledEmail]:
     """``count`` Banking77 test queries (a seeded sample) wrapped as emails, labelled with
     their intent."""
-    path = path or default_banking77_path()
     if count <= 0:
         return []
-    try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            rows = [(r["text"], r["category"]) for r in csv.DictReader(handle)]
-    except OSError as exc:
-        raise InputValidationError(
-            f"cannot read the Banking77 queries at {path}: {exc.strerror}",
-            errors=[str(exc)],
-            hint="run from a checkout with ../shared/data next to it, or use only the "
-            "handwritten emails",
-            context={"path": str(path)},
-        ) from exc
+    rows = _read_banking77(path or default_banking77_path())
     rng = random.Random(seed)
     picked = rng.sample(rows, min(count, len(rows)))
     emails = []
@@ -142,7 +171,7 @@ def banking77_emails(
 def demo_batch(
     limit: int | None = None,
     *,
-    banking77: int = 20,
+    banking77: int = 12,
     banking77_path: Path | None = None,
     handwritten: Sequence[LabelledEmail] | None = None,
 ) -> list[LabelledEmail]:

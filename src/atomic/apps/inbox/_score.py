@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from atomic.apps.inbox._emails import LabelledEmail
-from atomic.apps.inbox._tasks import EmailFacts, decide_route
+from atomic.apps.inbox._rules import decide_route
+from atomic.apps.inbox._tasks import EmailFacts
 from atomic.apps.inbox._workflow import STEP_NAMES, Handled
 
 __all__ = [

@@ -8,10 +8,10 @@ other four are defined here:
 | ``email-facts`` | :class:`EmailFacts`, each field optional and in the email | LLMs, rules |
 | ``urgency`` | ``low`` / ``normal`` / ``high`` / ``critical`` | LLMs, its learned model |
 | ``route`` | :class:`RouteDecision`: queue, priority, SLA, the rules that fired | the rules |
-| ``reply`` | a short reply that must cite the facts it was given | LLMs |
+| ``reply`` | a short reply that must cite the facts it was given | LLMs, a template |
 
-The routing rules are :func:`decide_route`, registered as the model ``rules:inbox-router``;
-``rules:inbox-facts`` (``_extract.py``) bids on ``email-facts`` with regular expressions.
+The rules models that bid next to the LLMs (the router, regular expressions for the facts, a
+reply template) are in ``_rules.py``.
 """
 
 from __future__ import annotations
@@ -20,24 +20,18 @@ import calendar
 import datetime as dt
 import difflib
 import re
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 
-from atomic.models import FunctionModel, ModelRequest, function_card
 from atomic.tasks import Example, Sensitivity, Task, check
 from atomic.tasks._builtin import Banking77Intent, Money, no_placeholders
 
 if TYPE_CHECKING:
-    from atomic._client import Atomic
-    from atomic.models import Model
-    from atomic.settings import AtomicSettings
+    pass
 
 __all__ = [
     "INBOX_TASKS",
-    "QUEUE_OF_INTENT",
-    "ROUTER_ID",
     "URGENCY_LEVELS",
     "EmailContent",
     "EmailFacts",
@@ -49,11 +43,8 @@ __all__ = [
     "Sentiment",
     "Urgency",
     "citable",
-    "decide_route",
     "email_facts",
-    "inbox_router",
     "numbers_in",
-    "open_inbox",
     "reply",
     "route",
     "urgency",
@@ -66,8 +57,6 @@ Queue = Literal[
     "fraud", "urgent", "disputes", "cards", "transfers", "top_ups", "account", "general"
 ]
 Priority = Literal["P1", "P2", "P3", "P4"]
-
-ROUTER_ID = "rules:inbox-router"
 
 
 class EmailContent(BaseModel):
@@ -237,54 +226,7 @@ urgency: Task[EmailContent, Any] = Task(
 )
 
 
-# -- route: business rules, not a model's judgement --------------------------------------------
-
-# Space-separated, so the 77 intents read as the short lists they are.
-_FAMILIES: dict[str, str] = {
-    "fraud": (
-        "compromised_card lost_or_stolen_card lost_or_stolen_phone card_payment_not_recognised "
-        "cash_withdrawal_not_recognised direct_debit_payment_not_recognised"
-    ),
-    "disputes": (
-        "transaction_charged_twice request_refund Refund_not_showing_up reverted_card_payment? "
-        "extra_charge_on_statement card_payment_wrong_exchange_rate wrong_amount_of_cash_received "
-        "wrong_exchange_rate_for_cash_withdrawal card_payment_fee_charged cash_withdrawal_charge "
-        "transfer_fee_charged exchange_charge top_up_by_bank_transfer_charge top_up_by_card_charge"
-    ),
-    "cards": (
-        "activate_my_card apple_pay_or_google_pay atm_support card_about_to_expire "
-        "card_acceptance card_arrival card_delivery_estimate card_linking card_not_working "
-        "card_swallowed change_pin contactless_not_working declined_card_payment "
-        "declined_cash_withdrawal disposable_card_limits get_disposable_virtual_card "
-        "get_physical_card getting_spare_card getting_virtual_card order_physical_card "
-        "pending_card_payment pending_cash_withdrawal pin_blocked virtual_card_not_working "
-        "visa_or_mastercard"
-    ),
-    "transfers": (
-        "balance_not_updated_after_bank_transfer balance_not_updated_after_cheque_or_cash_deposit "
-        "beneficiary_not_allowed cancel_transfer declined_transfer failed_transfer "
-        "pending_transfer receiving_money transfer_into_account "
-        "transfer_not_received_by_recipient transfer_timing"
-    ),
-    "top_ups": (
-        "automatic_top_up pending_top_up top_up_by_cash_or_cheque top_up_failed top_up_limits "
-        "top_up_reverted topping_up_by_card verify_top_up"
-    ),
-    "account": (
-        "age_limit edit_personal_details passcode_forgotten terminate_account "
-        "unable_to_verify_identity verify_my_identity verify_source_of_funds why_verify_identity"
-    ),
-    "general": (
-        "country_support exchange_rate exchange_via_app fiat_currency_support "
-        "supported_cards_and_currencies"
-    ),
-}
-
-QUEUE_OF_INTENT: dict[str, str] = {i: q for q, names in _FAMILIES.items() for i in names.split()}
-"""The team that owns each of the 77 Banking77 intents."""
-
-_PRIORITY_OF_URGENCY = {"critical": 1, "high": 2, "normal": 3, "low": 4}
-_SLA_HOURS = {1: 1, 2: 4, 3: 24, 4: 72}
+# -- route: business rules (``_rules.py``), not a model's judgement ---------------------------
 
 
 class RouteInput(BaseModel):
@@ -302,60 +244,6 @@ class RouteDecision(BaseModel):
     priority: Priority
     sla_hours: int = Field(ge=1, le=72)
     reason: str = Field(max_length=300)
-
-
-def decide_route(intent: str, urgency: str, sentiment: str) -> RouteDecision:
-    """The inbox's routing rules, first match wins for the queue:
-
-    1. an intent that means money may be stolen (lost card, unrecognised payment) → ``fraud``,
-       at priority P2 or higher;
-    2. urgency ``critical`` → ``urgent``, the desk that answers within the hour;
-    3. otherwise the team that owns the intent (:data:`QUEUE_OF_INTENT`).
-
-    Priority follows urgency (critical P1 … low P4), one step higher for a negative customer.
-    """
-    family = QUEUE_OF_INTENT[intent]
-    priority = _PRIORITY_OF_URGENCY[urgency]
-    reasons = [f"urgency {urgency} → P{priority}"]
-    if sentiment == "negative" and priority > 1:
-        priority -= 1
-        reasons.append(f"negative sentiment → P{priority}")
-    if family == "fraud":
-        queue = "fraud"
-        reasons.insert(0, f"intent {intent} may mean stolen money → fraud")
-        if priority > 2:
-            priority = 2
-            reasons.append("fraud → at least P2")
-    elif urgency == "critical":
-        queue = "urgent"
-        reasons.insert(0, "critical urgency → urgent desk")
-    else:
-        queue = family
-        reasons.insert(0, f"intent {intent} → {family}")
-    return RouteDecision.model_validate(
-        {
-            "queue": queue,
-            "priority": f"P{priority}",
-            "sla_hours": _SLA_HOURS[priority],
-            "reason": "; ".join(reasons),
-        }
-    )
-
-
-def _route_request(request: ModelRequest) -> RouteDecision:
-    data = RouteInput.model_validate(request.task_input or {})
-    return decide_route(data.intent, data.urgency, data.sentiment)
-
-
-def inbox_router() -> FunctionModel:
-    """``rules:inbox-router``: :func:`decide_route` as a model that serves only ``route``."""
-    card = function_card(
-        ROUTER_ID,
-        tasks=frozenset({"route"}),
-        quality_prior=0.99,  # the rules are the policy: right by definition, bar a bug
-        description="the inbox's routing rules (atomic.apps.inbox.decide_route)",
-    )
-    return FunctionModel(_route_request, card=card)
 
 
 route: Task[RouteInput, RouteDecision] = Task(
@@ -444,27 +332,3 @@ reply: Task[ReplyInput, str] = Task(
 )
 
 INBOX_TASKS: tuple[Task[Any, Any], ...] = (email_facts, urgency, route, reply)
-
-
-async def open_inbox(
-    settings: AtomicSettings | None = None,
-    *,
-    models: Iterable[Model] | None = None,
-    seed: int | None = None,
-    fact_rules: bool = True,
-) -> Atomic:
-    """An :class:`~atomic.Atomic` that can run the inbox: its tasks, and its rules models (the
-    router, and unless ``fact_rules`` is false the fact extractor) next to ``models`` (by
-    default the models the settings register)."""
-    from atomic._client import Atomic
-    from atomic.apps.inbox._extract import FACTS_RULES_ID, facts_rules
-    from atomic.models._registry import default_registry
-    from atomic.settings import AtomicSettings
-
-    settings = settings or AtomicSettings()
-    chosen = list(models) if models is not None else list(default_registry(settings))
-    rules = [(ROUTER_ID, inbox_router), (FACTS_RULES_ID, facts_rules)][: 1 + fact_rules]
-    for model_id, make in rules:
-        if not any(m.id == model_id for m in chosen):
-            chosen.append(make())
-    return await Atomic.open(settings, models=chosen, tasks=INBOX_TASKS, seed=seed)

@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, Field
 
 from atomic.apps.inbox._emails import Email
+from atomic.apps.inbox._rules import ROUTER_ID
 from atomic.apps.inbox._tasks import (
-    ROUTER_ID,
     EmailFacts,
     ReplyInput,
     RouteDecision,
