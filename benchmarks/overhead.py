@@ -20,10 +20,9 @@ import asyncio
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -39,7 +38,11 @@ from atomic.exchange import TaskPolicy, Utility
 from atomic.exchange._auction import AuctionInput, propensity
 from atomic.models import FunctionModel, Message, ModelRequest, OutputSpec, Price, function_card
 from atomic.structured import decode
-from atomic.testing import postgres_cluster
+
+if __package__ in (None, ""):  # run as a script: make the `benchmarks` package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import postgres_url, write_report
 
 console = Console()
 
@@ -148,17 +151,6 @@ async def _through_atomic(database_url: str, calls: int, home: Path) -> list[flo
     return times
 
 
-@contextmanager
-def _postgres(url: str | None, enabled: bool) -> Iterator[str | None]:
-    if not enabled:
-        yield None
-    elif url:
-        yield url
-    else:
-        with postgres_cluster("atomic_bench") as started:
-            yield started
-
-
 async def bench_calls(calls: int, pg_url: str | None, progress: Progress) -> dict[str, Any]:
     bar = progress.add_task("end-to-end calls", total=3)
     direct = await _direct(_models(1)[0], calls)
@@ -216,7 +208,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     bidders = [int(n) for n in args.bidders.split(",")]
     with Progress(console=console, transient=True) as progress:
         auctions = await bench_auctions(bidders, args.auctions, progress)
-        with _postgres(args.pg_url, not args.no_postgres) as pg_url:
+        with postgres_url(args.pg_url, not args.no_postgres, "atomic_bench") as pg_url:
             calls = await bench_calls(args.calls, pg_url, progress)
     report = {
         "benchmark": "overhead",
@@ -249,10 +241,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser().parse_args(argv)
     report = asyncio.run(run(args))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    console.print(f"Wrote {out}")
+    write_report(report, args.out, console)
     return report
 
 

@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,6 @@ from rich.table import Table
 
 from atomic import Atomic, AtomicSettings, Task
 from atomic.models import FunctionModel, ModelRequest
-from atomic.testing import postgres_cluster
 from atomic.workflows import (
     DirectRunner,
     EmbeddedRunner,
@@ -48,6 +47,11 @@ from atomic.workflows import (
     temporal_dev_server,
     workflow,
 )
+
+if __package__ in (None, ""):  # run as a script: make the `benchmarks` package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import postgres_url, write_report
 
 console = Console()
 
@@ -129,17 +133,6 @@ async def _measure(
 
 def _id() -> str:
     return f"bench-{uuid.uuid4().hex}"
-
-
-@contextmanager
-def _postgres(url: str | None, enabled: bool) -> Iterator[str | None]:
-    if not enabled:
-        yield None
-    elif url:
-        yield url
-    else:
-        with postgres_cluster("atomic_bench_workflows") as started:
-            yield started
 
 
 async def bench_overhead(
@@ -241,7 +234,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     sizes = [int(n) for n in args.steps.split(",")]
     started = time.perf_counter()
     with (
-        _postgres(args.pg_url, not args.no_postgres) as pg_url,
+        postgres_url(args.pg_url, not args.no_postgres, "atomic_bench_workflows") as pg_url,
         Progress(console=console, transient=True) as progress,
     ):
         overhead = await bench_overhead(sizes, args.runs, pg_url, progress)
@@ -290,10 +283,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.runs < 1 or args.inbox_emails < 0:
         raise SystemExit("--runs must be at least 1 and --inbox-emails at least 0")
     report = asyncio.run(run(args))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    console.print(f"Wrote {out}")
+    write_report(report, args.out, console)
     return report
 
 

@@ -358,16 +358,20 @@ async def test_the_demo_seeds_the_intent_memory_from_labelled_queries(tmp_path: 
     assert [o for _, o in seeded].count("card_arrival") == 2
     assert {o for _, o in seeded} == {"card_arrival", "lost_or_stolen_card", "exchange_rate"}
 
-    # Outside a checkout, with no Banking77 file, the demo says so and runs unseeded.
+    # Outside a checkout, with no Banking77 files, the demo says so and runs on the
+    # handwritten emails, unseeded.
     console = Console(record=True, width=220)
     report = await run_inbox_demo(
         settings,
         console,
-        emails=EMAILS[:1],
+        limit=40,
+        banking77_path=tmp_path / "missing-test.csv",
         models=[answering(oracle_answer)],
         runner="direct",
         seed_per_intent=2,
         seed_path=tmp_path / "missing.csv",
     )
-    assert report.score.handled == 1
-    assert "the intent task starts with an empty memory" in console.export_text()
+    shown = console.export_text()
+    assert report.score.handled == len(EMAILS)
+    assert "the intent task starts with an empty memory" in shown
+    assert "handling the handwritten emails only" in shown

@@ -17,9 +17,8 @@ from pathlib import Path
 
 import pytest
 from dbos import DBOS, DBOSClient
-from pydantic import BaseModel
 
-from atomic import Atomic, AtomicSettings, FunctionModel, Task
+from atomic import Atomic, AtomicSettings, FunctionModel
 from atomic.errors import (
     AtomicError,
     ConfigError,
@@ -32,35 +31,9 @@ from atomic.models import ModelRequest
 from atomic.storage import RunRecord
 from atomic.workflows import EmbeddedRunner, step, workflow
 from atomic.workflows._embedded import _JournalSerializer, system_database_url
+from tests.workflows.crash_worker import Note, Report, shout, three_shouts
 
 WORKER = Path(__file__).with_name("crash_worker.py")
-
-
-class Note(BaseModel):
-    text: str
-
-
-class Shout(BaseModel):
-    text: str
-
-
-class Report(BaseModel):
-    texts: list[str]
-    run_ids: list[str]
-
-
-shout = Task("shout", input=Note, output=Shout, instructions="Repeat the text in capitals.")
-
-
-@workflow
-async def three_shouts(note: Note) -> Report:
-    texts: list[str] = []
-    run_ids: list[str] = []
-    for n in (1, 2, 3):
-        said = await step(shout, {"text": f"{note.text}/{n}"})
-        texts.append(said.output.text)
-        run_ids.append(said.run_id)
-    return Report(texts=texts, run_ids=run_ids)
 
 
 @workflow

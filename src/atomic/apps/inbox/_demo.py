@@ -27,7 +27,12 @@ from rich.progress import (
 from rich.table import Table
 
 from atomic._client import Atomic
-from atomic.apps.inbox._emails import LabelledEmail, banking77_examples, demo_batch
+from atomic.apps.inbox._emails import (
+    LabelledEmail,
+    banking77_examples,
+    demo_batch,
+    load_emails,
+)
 from atomic.apps.inbox._runners import open_runner
 from atomic.apps.inbox._score import FACT_FIELDS, BatchScore, Outcome, percentile, score_batch
 from atomic.apps.inbox._workflow import Handled, handle_email
@@ -93,16 +98,20 @@ async def run_inbox_demo(
     if models is None and model_ids:
         registry = default_registry(settings)
         models = [registry.get(model_id) for model_id in model_ids]
+    notes: list[str] = []
     if emails is not None:
         batch = list(emails)[:limit] if limit is not None else list(emails)
     else:
-        batch = demo_batch(limit, banking77=banking77, banking77_path=banking77_path)
+        try:
+            batch = demo_batch(limit, banking77=banking77, banking77_path=banking77_path)
+        except InputValidationError as exc:  # outside a checkout: the handwritten emails only
+            notes.append(f"{exc.message}; handling the handwritten emails only.")
+            batch = load_emails()[:limit]
     # Workflow ids must be new for each demo run: a durable runner would otherwise hand back
     # the journaled results of an earlier run instead of handling the emails again.
     batch_id = uuid.uuid4().hex[:8]
     outcomes: list[Outcome] = []
     async with await open_inbox(settings, models=models) as atomic:
-        notes: list[str] = []
         await _seed_intents(atomic, seed_per_intent, seed_path, notes.append)
         async with open_runner(runner, atomic, [handle_email], notes.append) as wf_runner:
             for note in notes:
