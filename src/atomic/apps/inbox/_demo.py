@@ -14,7 +14,9 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from pydantic import BaseModel
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -176,25 +178,35 @@ def _progress(console: Console) -> Progress:
 async def _record_ground_truth(atomic: Atomic, item: LabelledEmail, handled: Handled) -> None:
     """The expected labels as ground-truth feedback on the runs that produced them."""
     expected = item.expected
-    pairs = [
+    pairs: list[tuple[str, Any, Any]] = [
         ("intent", expected.intent, handled.intent),
+        ("facts", expected.facts, handled.facts),
         ("urgency", expected.urgency, handled.urgency),
         ("sentiment", expected.sentiment, handled.sentiment),
     ]
     for name, want, got in pairs:
-        run_id = handled.steps[name].run_id
-        if want is None or run_id is None:
+        trace = handled.steps[name]
+        if want is None or trace.run_id is None or trace.error is not None:
             continue
         if want == got:
-            await atomic.record_feedback(run_id, "correct", source="ground_truth")
+            await atomic.record_feedback(trace.run_id, "correct", source="ground_truth")
         else:
-            await atomic.record_feedback(run_id, "corrected", output=want, source="ground_truth")
+            output = want.model_dump(mode="json") if isinstance(want, BaseModel) else want
+            await atomic.record_feedback(
+                trace.run_id, "corrected", output=output, source="ground_truth"
+            )
 
 
 def _cost(usd: float) -> str:
     if usd == 0:
         return "$0"
+    if usd < 5e-7:  # a learned model's nominal price: nothing worth six decimals
+        return "≈$0"
     return f"${usd:.6f}" if usd < 0.01 else f"${usd:.4f}"
+
+
+def _duration(ms: float) -> str:
+    return f"{ms:,.0f} ms" if ms < 1000 else f"{ms / 1000:,.1f} s"
 
 
 def _steps_table(report: InboxReport) -> Table:
@@ -202,27 +214,21 @@ def _steps_table(report: InboxReport) -> Table:
         title=f"atomic demo inbox: {len(report.outcomes)} emails on the {report.runner} runner",
         title_justify="left",
     )
-    table.add_column("step")
-    table.add_column("task")
-    table.add_column("ok", justify="right")
-    table.add_column("failed", justify="right")
-    table.add_column("winners (share of runs)", overflow="fold")
-    table.add_column("mean cost", justify="right")
-    table.add_column("p50", justify="right")
-    table.add_column("p95", justify="right")
-    table.add_column("accuracy", overflow="fold")
+    table.add_column("step", no_wrap=True)
+    table.add_column("runs", justify="right")
+    table.add_column("winners (share)", overflow="fold", min_width=14)
+    table.add_column("mean cost", justify="right", no_wrap=True)
+    table.add_column("latency p50 / p95", justify="right", no_wrap=True)
+    table.add_column("accuracy", overflow="fold", min_width=12)
     for step in report.score.steps.values():
         shares = "\n".join(f"{model} {share:.0%}" for model, share in step.shares())
+        runs = str(step.succeeded) + (f" + {step.failed} failed" if step.failed else "")
+        latency = (
+            f"{_duration(percentile(step.latencies_ms, 50))} / "
+            f"{_duration(percentile(step.latencies_ms, 95))}"
+        )
         table.add_row(
-            step.name,
-            step.task,
-            str(step.succeeded),
-            str(step.failed) if step.failed else "",
-            shares or "-",
-            _cost(step.mean_cost_usd),
-            f"{percentile(step.latencies_ms, 50):,.0f} ms",
-            f"{percentile(step.latencies_ms, 95):,.0f} ms",
-            step.quality,
+            step.name, runs, shares or "-", _cost(step.mean_cost_usd), latency, step.quality
         )
     return table
 
