@@ -12,7 +12,8 @@ from pydantic import BaseModel
 
 from atomic import Atomic, AtomicSettings, Sensitivity, Task
 from atomic.errors import NoEligibleModelError, OutputValidationError, ServerError
-from atomic.exchange import Budget, MaxQuality, MinCost, TaskPolicy, Utility
+from atomic.exchange import AuctionRecord, Budget, MaxQuality, MinCost, TaskPolicy, Utility
+from atomic.exchange._auction import AuctionInput
 from atomic.models import FunctionModel, ModelRequest, Price, Residency, function_card
 
 
@@ -290,3 +291,27 @@ async def test_contextual_bidding_routes_by_input(settings: AtomicSettings) -> N
         poem_run = await atomic.run("answer", {"text": "poem verse number 999"})
     assert math_run.model_id == "fn:mathy"
     assert poem_run.model_id == "fn:wordy"
+
+
+async def test_the_auction_builds_its_record_with_every_field_given(
+    settings: AtomicSettings,
+) -> None:
+    # A field left to its default_factory under model_construct makes pydantic inspect the
+    # factory's signature on every auction, which once cost more than the auction itself.
+    atomic = await _open(
+        settings, _model("fn:a", _always("yes"), 0.001), _model("fn:b", _always("no"), 0.002)
+    )
+    try:
+        call = AuctionInput(
+            tenant="default",
+            task=answer,
+            text='{"text": "hi"}',
+            features=None,
+            objective=Utility(),
+            exploration=1.0,
+        )
+        record, ranked = atomic.exchange.auction(call, list(atomic.registry))
+    finally:
+        await atomic.aclose()
+    assert record.model_fields_set == set(AuctionRecord.model_fields)
+    assert [b.model_id for b in record.bids] == [m.id for m in ranked]

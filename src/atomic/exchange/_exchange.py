@@ -391,6 +391,9 @@ class Exchange:
             budget_remaining_usd=pacer.remaining if pacer else None,
             cascade=[],
             served_by=None,
+            # Every field given: a default_factory left to model_construct costs pydantic an
+            # inspect.signature() of the factory per call (about 0.6 ms for `list`).
+            examples=[],
             created_at=utcnow(),
         )
         by_id = {m.id: m for m in allowed}
