@@ -273,7 +273,10 @@ def _print_report(console: Console, report: InboxReport, *, feedback: bool) -> N
         "email). Steps that fail leave the email routed without facts or a draft.[/dim]"
     )
     if feedback:
-        console.print("[dim]Expected labels were recorded as ground-truth feedback.[/dim]")
+        console.print(
+            "[dim]The expected intent, facts, urgency and sentiment went back as ground-truth "
+            "feedback after each email.[/dim]"
+        )
     for outcome in report.outcomes:
         if outcome.error is not None:
             console.print(f"[red]{outcome.email.email.id}[/red]: {outcome.error}")
