@@ -312,12 +312,13 @@ def demo(
         return
     if which != "inbox":
         raise typer.BadParameter(f"no demo named {which!r}; there is: inbox", param_hint="WHICH")
-    if runner not in ("embedded", "temporal", "direct"):
-        raise typer.BadParameter(
-            f"{runner!r} is not a runner; choose embedded, temporal or direct",
-            param_hint="--runner",
-        )
     from atomic.apps.inbox._demo import run_inbox_demo
+    from atomic.apps.inbox._runners import RUNNERS
+
+    if runner not in RUNNERS:
+        raise typer.BadParameter(
+            f"{runner!r} is not a runner; choose {', '.join(RUNNERS)}", param_hint="--runner"
+        )
 
     async def inbox() -> Any:
         return await run_inbox_demo(

@@ -30,6 +30,7 @@ from rich.table import Table
 
 from atomic._client import Atomic
 from atomic.apps.inbox._emails import (
+    DEFAULT_BANKING77,
     LabelledEmail,
     banking77_examples,
     demo_batch,
@@ -45,9 +46,6 @@ from atomic.settings import AtomicSettings
 from atomic.tasks._builtin import banking77_intent
 
 __all__ = ["DEFAULT_BANKING77", "DEFAULT_SEED_PER_INTENT", "InboxReport", "run_inbox_demo"]
-
-DEFAULT_BANKING77 = 12
-"""Banking77 emails added to the handwritten ones by default."""
 
 DEFAULT_SEED_PER_INTENT = 10
 """Labelled Banking77 training queries per intent put in the intent task's memory first, as

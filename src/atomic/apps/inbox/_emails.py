@@ -21,6 +21,7 @@ from atomic.errors import InputValidationError
 from atomic.tasks._builtin import Banking77Intent
 
 __all__ = [
+    "DEFAULT_BANKING77",
     "EMAILS_FILE",
     "Email",
     "Expected",
@@ -33,6 +34,9 @@ __all__ = [
 ]
 
 EMAILS_FILE = Path(__file__).with_name("emails.jsonl")
+
+DEFAULT_BANKING77 = 12
+"""Banking77 emails the demo adds to the handwritten ones by default."""
 
 
 class Email(BaseModel):
@@ -171,7 +175,7 @@ def banking77_emails(
 def demo_batch(
     limit: int | None = None,
     *,
-    banking77: int = 12,
+    banking77: int = DEFAULT_BANKING77,
     banking77_path: Path | None = None,
     handwritten: Sequence[LabelledEmail] | None = None,
 ) -> list[LabelledEmail]:
