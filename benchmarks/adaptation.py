@@ -203,7 +203,7 @@ async def run_config(
         atomic = await Atomic.open(settings, models=models, tasks=[task], seed=args.seed)
         atomic.exchange.configure(
             TASK_NAME,
-            TaskPolicy(objective=Utility(), exploration=args.exploration, reward_from_checks=False),
+            TaskPolicy(objective=Utility(), exploration=args.exploration),
         )
         if seeds:
             await atomic.remember(task, [({"text": t}, label) for t, label in seeds])

@@ -18,7 +18,7 @@ Policies, all evaluated on the test split (its prompts in one seeded random orde
 * the **exchange, warm**: its learner first observes every train row's outcome for every model
   (``Exchange.observe``), then one pass per objective (``Utility(value_usd=v)`` for a
   log-spaced ``v``, and ``MinCost(floor)``), each prompt a real ``Atomic.run`` with
-  ``TaskPolicy(contextual=True, reward_from_checks=False, max_cascade=1)`` followed by
+  ``TaskPolicy(contextual=True, max_cascade=1)`` followed by
   ``record_outcome`` with the served model's quality only (bandit feedback).
 * the **exchange, cold-start online**: no training, bandit feedback, one run per Thompson
   scale (``--online-exploration``: 1, the library's default, and 0.5, draws shrunk halfway to
@@ -111,7 +111,7 @@ async def _exchange(
     test_rows: Sequence[RouterBenchRow],
 ) -> dict[str, Any]:
     learner = LearnerConfig(dims=args.dims, prior_strength=args.prior_strength, decay=args.decay)
-    base = {"contextual": True, "reward_from_checks": False, "max_cascade": 1}
+    base = {"contextual": True, "max_cascade": 1}
     sweep = [(f"utility ${v:.3g}", Utility(value_usd=v)) for v in args.values]
     sweep += [(f"min-cost ≥{f:g}", MinCost(floor=f)) for f in args.floors]
     n = len(test_rows)

@@ -104,6 +104,18 @@ class AtomicSettings(BaseSettings):
     classifier_min_examples: int = Field(
         default=20, ge=2, description="Verified examples before a task's classifier trains."
     )
+    state_refresh_s: float = Field(
+        default=2.0,
+        ge=0,
+        description="How stale what other processes learned (posteriors, budget spend) may "
+        "get before this process reads it again from the store.",
+    )
+    run_lease_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="A running run whose process has not renewed its lease for this long "
+        "is marked abandoned.",
+    )
     task_modules: list[str] = Field(
         default_factory=list,
         description="Python modules whose `Task` objects are registered (e.g. `myapp.tasks`).",

@@ -251,7 +251,8 @@ async def test_learner_state_survives_a_restart(settings: AtomicSettings) -> Non
         after = reopened.exchange.learner.estimate(
             ("default", "answer", "fn:good"), good.card, None
         )
-    assert before.source.startswith("beta posterior, 30 outcomes")
+    assert before.source.startswith("no correctness feedback yet: prior 0.50 × validity")
+    assert before.source.endswith("(30 outputs)")
     assert after == before
 
 

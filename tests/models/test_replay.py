@@ -159,7 +159,6 @@ async def test_the_learner_sees_only_the_served_models_outcome(
         TaskPolicy(
             objective=Utility(value_usd=1.0),
             contextual=True,
-            reward_from_checks=False,
             max_cascade=1,
         ),
     )
@@ -179,8 +178,10 @@ async def test_the_learner_sees_only_the_served_models_outcome(
     for model in replay_models(test):
         key = ("default", answer.name, model.id)
         # Every model bid, so each has a posterior; only outcomes of served runs are in them.
-        assert learner.state_of(key)["probit"]["n"] == served.count(model.id)
-        assert learner.state_of(key).get("beta", {}).get("n", 0) == served.count(model.id)
+        state = learner.state_of(key)
+        assert state["correct_probit"]["n"] == served.count(model.id)
+        assert state["correct"]["n"] == served.count(model.id)
+        assert state["validity"]["n"] == served.count(model.id)
 
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="the shared RouterBench slice is missing")
@@ -204,7 +205,6 @@ async def test_logged_propensities_are_the_exchanges_choice_frequencies(
         TaskPolicy(
             objective=Utility(value_usd=1.0),
             contextual=True,
-            reward_from_checks=False,
             max_cascade=1,
         ),
     )

@@ -332,7 +332,7 @@ async def test_migration_creates_exactly_the_declared_tables(store: Store) -> No
         "adaptation_states",
         "atomic_alembic_version",
     }
-    assert indexes == {"ix_runs_tenant_created_at", "ix_runs_task_name"}
+    assert indexes == {"ix_runs_tenant_created_at", "ix_runs_task_name", "ix_runs_status"}
 
 
 async def test_migration_downgrades_and_upgrades_again(store: Store) -> None:
@@ -370,7 +370,7 @@ def test_migration_scripts_are_found_inside_the_package() -> None:
     assert MIGRATIONS_DIR.parent.name == "storage"
     assert (MIGRATIONS_DIR / "env.py").is_file()
     assert (MIGRATIONS_DIR / "script.py.mako").is_file()
-    assert head_revision() == HEAD_REVISION == "0003"
+    assert head_revision() == HEAD_REVISION == "0004"
 
 
 async def test_without_migrating_an_empty_database_says_how_to_fix_it(store_url: str) -> None:

@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 
 from atomic.exchange._health import Health
-from atomic.exchange._history import History
 from atomic.exchange._objectives import Objective, Utility
 from atomic.exchange._pacing import Pacer
 from atomic.exchange._record import BidRecord, ExclusionRecord
@@ -49,9 +48,6 @@ class TaskPolicy:
     """If set, only models supporting one of these output strategies may bid."""
     max_cascade: int = 3
     """How many models may be tried, winner first, before the call fails."""
-    reward_from_checks: bool = True
-    """Count an output that validates and passes the checks as a success at once. Turn off
-    when ground truth arrives later through ``record_outcome``: then only that counts."""
 
 
 @dataclass(frozen=True)
@@ -72,13 +68,6 @@ class AuctionInput:
     """The input as JSON data, for models that assess their own chances on it."""
     assessments: dict[str, Assessment] = field(default_factory=dict)
     """Filled by the auction: each self-assessing model's judgement of this input."""
-
-
-def _estimated_input_tokens(model: Model, text: str, overhead: int) -> tuple[int, str]:
-    counted = model.count_tokens(text)
-    if counted is not None:
-        return counted + overhead, "tokenizer"
-    return len(text) // 4 + overhead, "estimate: 4 characters a token"
 
 
 def eligibility(
@@ -123,11 +112,13 @@ def eligibility(
             continue
         tokens, _ = input_tokens[model_id]
         needed = tokens + task.max_output_tokens
-        if needed > card.context_window:
+        window = health.context_window(model_id, card.context_window)
+        if needed > window:
+            learned = " (as its server said)" if window < card.context_window else ""
             exclude(
                 model,
                 "context_window",
-                f"needs about {needed:,} tokens; its window is {card.context_window:,}",
+                f"needs about {needed:,} tokens; its window is {window:,}{learned}",
             )
             continue
         if not health.admits(model_id):
@@ -142,15 +133,18 @@ def collect_bids(
     call: AuctionInput,
     models: Sequence[Model],
     learner: Learner,
-    history: History,
+    health: Health,
     input_tokens: dict[str, tuple[int, str]],
+    output_tokens: Mapping[str, tuple[float, str]],
     multiplier: float,
     assessments: Mapping[str, Assessment] | None = None,
 ) -> list[BidRecord]:
-    """Every eligible model's bid: P(success), cost and latency, each with its source.
+    """Every eligible model's bid: P(correct), cost and latency, each with its source.
 
     A model's own :class:`Assessment` (a calibrated confidence on this input) replaces the
-    learner's estimate for that model; its draw spreads with the evidence behind it.
+    learner's estimate for that model; its draw spreads with the evidence behind it. A model
+    that answers only part of the time is worth that share of its P(correct), and takes
+    correspondingly longer to get an answer from.
     """
     bids: list[BidRecord] = []
     task = call.task
@@ -165,18 +159,22 @@ def collect_bids(
             estimate, draw = assessed_quote(assessed, exploration, learner.np_rng)
         else:
             estimate, draw = learner.quote(key, card, features, exploration)
-        past = history.get(key)
+        past = learner.history(key)
         tokens_in, tokens_in_source = input_tokens[model_id]
-        if past is not None and past.calls:
+        if past is not None:
             tokens_out = past.mean_output_tokens
             tokens_out_source = f"history: mean of {past.calls} calls"
             p50, p95 = past.p50_ms, past.p95_ms
             latency_source = f"history: {past.calls} calls"
         else:
-            tokens_out = task.max_output_tokens / 2
-            tokens_out_source = "half the task's max_output_tokens"
+            tokens_out, tokens_out_source = output_tokens[model_id]
             p50, p95 = card.latency_prior_ms, card.latency_prior_ms * 2
             latency_source = "card prior"
+        available = health.availability(model_id)
+        if available < 1.0:
+            # Failed calls are retried elsewhere: the expected wait grows as answers get rarer.
+            p50, p95 = p50 / available, p95 / available
+            latency_source += f"; answers {available:.0%} of calls"
         price = card.price
         cost = price.cost_of(tokens_in, round(tokens_out))
         paced = cost * multiplier
@@ -188,6 +186,7 @@ def collect_bids(
                 p_std=estimate.std,
                 p_draw=draw,
                 p_source=estimate.source,
+                availability=available,
                 input_tokens=tokens_in,
                 input_tokens_source=tokens_in_source,
                 output_tokens=tokens_out,
@@ -198,8 +197,8 @@ def collect_bids(
                 latency_p50_ms=p50,
                 latency_p95_ms=p95,
                 latency_source=latency_source,
-                score=objective.score(draw, paced, latency_s, value),
-                feasible=bool(objective.feasible(draw, cost, latency_s)),
+                score=objective.score(draw * available, paced, latency_s, value),
+                feasible=bool(objective.feasible(draw * available, cost, latency_s)),
                 rank=0,
             )
         )
@@ -280,13 +279,13 @@ def propensity(
     if exploration <= 0 or len(bids) == 1:
         return 1.0
     if draws is None:
-        means = np.array([b.p_success for b in bids])
+        means = np.array([b.p_success for b in bids])  # availability is applied below
         spreads = np.array([b.p_std for b in bids]) * exploration
         noise = rng.standard_normal((_PROPENSITY_DRAWS, len(bids)))
         draws = np.clip(means + spreads * noise, 0, 1)
     scores = np.empty_like(draws)
     for j, bid in enumerate(bids):
-        p = draws[:, j]
+        p = draws[:, j] * bid.availability
         latency_s = bid.latency_p50_ms / 1000
         shape = p.shape
         feasible = np.broadcast_to(objective.feasible(p, bid.cost_usd, latency_s), shape)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
+import logging
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 import numpy as np
@@ -15,6 +19,7 @@ from pydantic import BaseModel
 from atomic.adaptation import Adaptation, FeedbackKind
 from atomic.errors import (
     AtomicError,
+    ContextWindowExceededError,
     ModelError,
     NoEligibleModelError,
     OutputValidationError,
@@ -32,28 +37,33 @@ from atomic.exchange._auction import (
 )
 from atomic.exchange._feedback import record_feedback
 from atomic.exchange._health import Health
-from atomic.exchange._history import History
 from atomic.exchange._objectives import Objective
 from atomic.exchange._pacing import Budget, Pacer
 from atomic.exchange._record import AttemptSummary, AuctionRecord, BidRecord, ExampleUse
-from atomic.learning import Learner
-from atomic.models import Model, Usage
+from atomic.learning import Learner, Observation
+from atomic.models import Model, ModelCard, Usage
 from atomic.models._registry import ModelRegistry
 from atomic.settings import AtomicSettings, PromptStorage
 from atomic.storage import (
     AttemptRecord,
     FeedbackRecord,
+    LearnerMerge,
     OutcomeRecord,
     RunRecord,
     RunStatus,
     Store,
     utcnow,
 )
+from atomic.structured import typical_output
 from atomic.tasks import Attempt, Task, attempt_model
 
 __all__ = ["Exchange", "Result", "input_text"]
 
 Out = TypeVar("Out")
+log = logging.getLogger("atomic.exchange")
+
+_REFRESH_OVERLAP = timedelta(seconds=5)
+"""Rows committed a little after the time they carry are still read by the next refresh."""
 
 
 @dataclass(frozen=True)
@@ -99,15 +109,34 @@ def input_text(data: Mapping[str, Any]) -> str:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
+@dataclass
+class _Turns:
+    """What the cascade of one run did: attempts, per-model outcomes, what was learned."""
+
+    task: Task[Any, Any]
+    attempts: list[Attempt] = field(default_factory=list)
+    observations: list[Observation] = field(default_factory=list)
+    cards: dict[tuple[str, str, str], ModelCard] = field(default_factory=dict)
+    errors: list[tuple[str, AtomicError]] = field(default_factory=list)
+    output: Any = None
+    served: Model | None = None
+    outcome: OutcomeRecord | None = None
+
+    @property
+    def spent(self) -> float:
+        return sum(a.response.cost_usd for a in self.attempts if a.response)
+
+
 class Exchange:
     """Runs every call as an auction among the registered models, and learns from outcomes.
 
     For each call: eligibility (with a reason for each exclusion), a bid per eligible model
-    (P(success) from the learner, cost from the card and history, latency from history),
+    (P(correct) from the learner, cost from the card and history, latency from history),
     clearing by the objective with Thompson-sampling exploration and budget pacing, then the
-    winner runs; if it fails, the next-ranked bid runs (the cascade). The run, its attempts,
-    its :class:`AuctionRecord` and the learner's new state are stored before the result is
-    returned.
+    winner runs; if it fails, the next-ranked bid runs (the cascade). The run and its auction
+    record are stored when it starts; its attempts, its outcome and what the learner learned
+    when it settles, before the result is returned. A call no model may serve is stored as a
+    ``refused`` run; a call whose process stops midway ends ``abandoned``.
     """
 
     def __init__(
@@ -127,17 +156,34 @@ class Exchange:
         self.settings = settings
         self.learner = learner or Learner(seed=seed)
         self.health = health or Health()
-        self.history = History()
         self._policies: dict[str, TaskPolicy] = {}
         self._pacers: dict[tuple[str, str], Pacer] = {}
         self._rng = np.random.default_rng(seed)
+        self._output_tokens: dict[tuple[str, str, str], tuple[float, str]] = {}
+        self._synced_at = -float("inf")
+        self._synced_wall: datetime | None = None
 
     async def restore(self) -> int:
-        """Load the learner's persisted state; returns how many posteriors were restored."""
+        """Load the learner's persisted state; returns how many keys were restored."""
+        self._synced_at, self._synced_wall = time.monotonic(), utcnow()
         rows = await self.store.load_learner_states()
-        for (tenant, task, model), state in rows:
-            self.learner.load((tenant, task, model), state)
+        for key, state in rows:
+            self.learner.load(key, state)
         return len(rows)
+
+    async def _refresh(self, tenant: str, task_name: str) -> None:
+        """Read what other processes learned and spent, at most every ``state_refresh_s``."""
+        now = time.monotonic()
+        if now - self._synced_at >= self.settings.state_refresh_s:
+            since = self._synced_wall - _REFRESH_OVERLAP if self._synced_wall else None
+            self._synced_at, self._synced_wall = now, utcnow()
+            for key, state in await self.store.load_learner_states(since=since):
+                self.learner.load(key, state)
+        pacer = self.pacer(task_name, tenant)
+        if pacer is not None and now - pacer.synced_at >= self.settings.state_refresh_s:
+            since_window = pacer.window_started_at()
+            spent = await self.store.spend(tenant=tenant, task_name=task_name, since=since_window)
+            pacer.sync(spent, now)
 
     def configure(
         self,
@@ -185,6 +231,7 @@ class Exchange:
         if objective is not None:
             policy = replace(policy, objective=objective)
         start = time.perf_counter()
+        await self._refresh(tenant, task.name)
         stored_input = parsed.model_dump(mode="json")
         text = input_text(stored_input)
         named = [self.registry.get(m) for m in ([model] if model else models or [])]
@@ -206,32 +253,68 @@ class Exchange:
             data=stored_input,
         )
         record, ranked = self.auction(call, candidates)
-        if ranked:
-            record.propensity = propensity(
-                call.objective,
-                record.bids,
-                ranked[0].id,
-                call.exploration,
-                task.value_usd,
-                self._rng,
-                draws=self._redraws(call, record.bids),
-            )
-        else:
-            reasons = "; ".join(f"{e.model_id}: {e.reason}" for e in record.exclusions)
-            raise NoEligibleModelError(
-                f"no model may serve task {task.name!r} ({reasons or 'none registered'})",
-                hint="register a model the task's sensitivity, budget and caps allow, or relax "
-                "the call's model, exclude or max_cost_usd arguments",
-                context={
-                    "task": task.name,
-                    "excluded": [e.model_dump() for e in record.exclusions],
-                },
-            )
+        run = RunRecord(
+            tenant=tenant,
+            task_name=task.name,
+            task_version=task.version,
+            input=stored_input,
+            model_id=ranked[0].id if ranked else None,
+        )
+        if not ranked:
+            await self._refuse(run, record, start)
+        record.propensity = propensity(
+            call.objective,
+            record.bids,
+            ranked[0].id,
+            call.exploration,
+            task.value_usd,
+            self._rng,
+            draws=self._redraws(call, record.bids),
+        )
+        examples = self._demonstrations(tenant, task, stored_input, record)
+        record.run_id = run.id
+        run.lease_until = utcnow() + timedelta(seconds=self.settings.run_lease_s)
+        await self.store.start_run(run, auction=record.model_dump(mode="json"))
+        turns = _Turns(task)
+        try:
+            async with self._leased(run.id):
+                await self._cascade(
+                    task, parsed, call, policy, record, ranked, turns, examples,
+                    max_cost_usd=max_cost_usd, deadline_s=deadline_s, start=start,
+                )  # fmt: skip
+        except Exception as exc:
+            # Not a model's failure (those end a turn): the run still ends, with this error.
+            await self._settle(run, record, turns, start, RunStatus.FAILED, _as_atomic(exc))
+            raise
+        except BaseException:
+            # Cancelled or interrupted (Ctrl-C): the run ends now, with what it had.
+            await asyncio.shield(self._settle(run, record, turns, start, RunStatus.ABANDONED))
+            raise
+        if turns.served is None:
+            error = self._cascade_error(task, run, turns)
+            await self._settle(run, record, turns, start, RunStatus.FAILED, error)
+            raise error
+        await self._settle(run, record, turns, start, RunStatus.SUCCEEDED)
+        return Result(
+            output=turns.output,
+            run_id=run.id,
+            model_id=turns.served.id,
+            attempts=len(turns.attempts),
+            usage=Usage(input_tokens=run.input_tokens, output_tokens=run.output_tokens),
+            cost_usd=run.cost_usd,
+            latency_ms=run.latency_ms,
+        )
 
+    def _demonstrations(
+        self,
+        tenant: str,
+        task: Task[Any, Any],
+        stored_input: dict[str, Any],
+        record: AuctionRecord,
+    ) -> list[Any]:
         demos = (
             self.adaptation.demonstrations(tenant, task, stored_input) if self.adaptation else []
         )
-        examples = [*task.examples, *(d.example for d in demos)]
         record.examples = [
             ExampleUse(
                 example_id=d.record.id,
@@ -242,28 +325,78 @@ class Exchange:
             )
             for d in demos
         ]
-        run = RunRecord(
-            tenant=tenant,
-            task_name=task.name,
-            task_version=task.version,
-            input=stored_input,
-            model_id=ranked[0].id,
+        return [*task.examples, *(d.example for d in demos)]
+
+    async def _refuse(self, run: RunRecord, record: AuctionRecord, start: float) -> None:
+        """Store a call no model may serve as a ``refused`` run with its exclusions; raise."""
+        task_name = run.task_name
+        reasons = "; ".join(f"{e.model_id}: {e.reason}" for e in record.exclusions)
+        error = NoEligibleModelError(
+            f"no model may serve task {task_name!r} ({reasons or 'none registered'})",
+            hint="register a model the task's sensitivity, budget and caps allow, or relax "
+            "the call's model, exclude or max_cost_usd arguments; "
+            f"`atomic explain {run.id}` shows every exclusion",
+            context={
+                "task": task_name,
+                "run_id": run.id,
+                "excluded": [e.model_dump() for e in record.exclusions],
+            },
         )
-        await self.store.start_run(run)
-        attempts: list[Attempt] = []
-        output: Any = None
-        served: Model | None = None
-        last_error: AtomicError | None = None
+        record.run_id = run.id
+        run.status = RunStatus.REFUSED
+        run.error_code = error.code
+        run.error = error.to_dict()
+        run.latency_ms = (time.perf_counter() - start) * 1000
+        run.finished_at = utcnow()
+        await self.store.record_run(run, auction=record.model_dump(mode="json"))
+        raise error
+
+    @contextlib.asynccontextmanager
+    async def _leased(self, run_id: str) -> AsyncIterator[None]:
+        """Renew the run's lease while it is in flight, so it is not taken for abandoned."""
+        renewer = asyncio.create_task(self._renew(run_id))
+        try:
+            yield
+        finally:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
+
+    async def _renew(self, run_id: str) -> None:
+        lease = self.settings.run_lease_s
+        while True:
+            await asyncio.sleep(lease / 3)
+            try:
+                await self.store.extend_leases([run_id], utcnow() + timedelta(seconds=lease))
+            except AtomicError as exc:  # the next renewal may get through
+                log.warning("could not renew the lease of run %s: %s", run_id, exc)
+
+    async def _cascade(
+        self,
+        task: Task[Any, Any],
+        parsed: BaseModel,
+        call: AuctionInput,
+        policy: TaskPolicy,
+        record: AuctionRecord,
+        ranked: Sequence[Model],
+        turns: _Turns,
+        examples: Sequence[Any],
+        *,
+        max_cost_usd: float | None,
+        deadline_s: float | None,
+        start: float,
+    ) -> None:
+        """The winner's turn, then the next bids' while they fail and the caps allow."""
+        pacer = self.pacer(task.name, call.tenant)
         for rank, candidate in enumerate(ranked[: policy.max_cascade]):
             if rank and deadline_s is not None and time.perf_counter() - start > deadline_s:
                 break
-            spent = sum(a.response.cost_usd for a in attempts if a.response)
+            spent = turns.spent
             if rank and max_cost_usd is not None and spent >= max_cost_usd:
                 break
-            pacer = self.pacer(task.name, tenant)
             if rank and pacer is not None and record.bids[rank].cost_usd > pacer.remaining - spent:
                 break  # the next model would overrun the budget
-            before = len(attempts)
+            before = len(turns.attempts)
             try:
                 outcome = await attempt_model(
                     task,
@@ -271,79 +404,174 @@ class Exchange:
                     candidate,
                     max_attempts=self.settings.max_attempts,
                     examples=examples,
-                    on_attempt=self._collector(attempts),
-                    first_index=len(attempts),
-                    tenant=tenant,
+                    on_attempt=self._collector(turns.attempts),
+                    first_index=before,
+                    tenant=call.tenant,
                 )
-            except (OutputValidationError, ModelError) as exc:
-                last_error = exc
-                self._learn(tenant, task, candidate, call, reward=0.0, mine=attempts[before:])
-                record.cascade.append(_summary(candidate, exc.code, attempts[before:]))
+            except OutputValidationError as exc:
+                self._learn(call, candidate, turns, before, valid=False)
+                turns.errors.append((candidate.id, exc))
+                record.cascade.append(_summary(candidate, exc.code, turns.attempts[before:]))
                 continue
-            output = outcome.output
-            served = candidate
-            reward = 1.0 if policy.reward_from_checks else None
-            self._learn(tenant, task, candidate, call, reward=reward, mine=attempts[before:])
-            record.cascade.append(_summary(candidate, "succeeded", attempts[before:]))
-            break
+            except ModelError as exc:
+                self._unavailable(candidate, exc, record.bids[rank], task)
+                self._learn(call, candidate, turns, before, valid=None)
+                turns.errors.append((candidate.id, exc))
+                record.cascade.append(_summary(candidate, exc.code, turns.attempts[before:]))
+                continue
+            self._learn(call, candidate, turns, before, valid=True)
+            turns.output, turns.served = outcome.output, candidate
+            record.cascade.append(_summary(candidate, "succeeded", turns.attempts[before:]))
+            return
 
-        responses = [a.response for a in attempts if a.response]
+    def _unavailable(
+        self, model: Model, error: ModelError, bid: BidRecord, task: Task[Any, Any]
+    ) -> None:
+        """A model that could not answer: its health learns, never its quality posteriors."""
+        self.health.record(model.id, ok=False)
+        if isinstance(error, ContextWindowExceededError):
+            self.health.refused_window(model.id, bid.input_tokens + task.max_output_tokens)
+
+    def _learn(
+        self,
+        call: AuctionInput,
+        model: Model,
+        turns: _Turns,
+        before: int,
+        *,
+        valid: bool | None,
+    ) -> None:
+        """Observations of one model's turn: its validity (``None`` when it could not answer,
+        which is the health's business), correctness when the task's checks decide it, and
+        its calls' latency and output length."""
+        key = (call.tenant, call.task.name, model.id)
+        turns.cards[key] = model.card
+        mine = turns.attempts[before:]
+        if valid is not None:
+            self.health.record(model.id, ok=True)
+            x = self._features_for_learning(call)
+            turns.observations.append(Observation(key, "validity", float(valid), x=x))
+            if valid and call.task.authoritative_checks:
+                turns.observations.append(Observation(key, "correctness", 1.0, x=x))
+                turns.outcome = OutcomeRecord(
+                    run_id="",
+                    tenant=call.tenant,
+                    task_name=call.task.name,
+                    model_id=model.id,
+                    reward=1.0,
+                    source="check",
+                )
+        for attempt in mine:
+            if attempt.response is not None:
+                turns.observations.append(
+                    Observation(
+                        key,
+                        "history",
+                        latency_ms=attempt.latency_ms,
+                        output_tokens=attempt.response.usage.output_tokens,
+                    )
+                )
+
+    def _cascade_error(self, task: Task[Any, Any], run: RunRecord, turns: _Turns) -> AtomicError:
+        """The error a failed cascade raises: the last model's, naming every model tried."""
+        tried = [
+            {"model_id": model_id, "code": exc.code, "message": exc.message}
+            for model_id, exc in turns.errors
+        ]
+        if turns.errors:
+            error = turns.errors[-1][1]
+            if len(turns.errors) > 1:
+                others = "; ".join(f"{t['model_id']}: {t['code']}" for t in tried[:-1])
+                error.message = f"{error.message} (also tried {others})"
+        else:
+            error = NoEligibleModelError(
+                f"the cascade for task {task.name!r} stopped before any model succeeded",
+                hint="raise deadline_s or max_cost_usd",
+                context={"task": task.name},
+            )
+        error.context["run_id"] = run.id
+        error.context["tried"] = tried
+        return error
+
+    async def _settle(
+        self,
+        run: RunRecord,
+        record: AuctionRecord,
+        turns: _Turns,
+        start: float,
+        status: RunStatus,
+        error: AtomicError | None = None,
+    ) -> None:
+        """Write how the run ended, its attempts, the final record and what was learned, in
+        one transaction, before the caller hears of it."""
+        responses = [a.response for a in turns.attempts if a.response]
         run.input_tokens = sum(r.usage.input_tokens for r in responses)
         run.output_tokens = sum(r.usage.output_tokens for r in responses)
         run.cost_usd = sum(r.cost_usd for r in responses)
         run.latency_ms = (time.perf_counter() - start) * 1000
         run.finished_at = utcnow()
-        pacer = self.pacer(task.name, tenant)
+        run.status = status
+        pacer = self.pacer(run.task_name, run.tenant)
         if pacer is not None:
             pacer.record(run.cost_usd)
-        outcome_record = None
-        if served is None:
-            error = last_error or NoEligibleModelError(
-                f"the cascade for task {task.name!r} stopped before any model succeeded",
-                hint="raise deadline_s or max_cost_usd",
-                context={"task": task.name},
-            )
-            error.context.setdefault("run_id", run.id)
-            run.status = RunStatus.FAILED
+        outcome = None
+        if status is RunStatus.SUCCEEDED and turns.served is not None:
+            run.model_id = turns.served.id
+            run.output = turns.task.schema.dump(turns.output)
+            record.served_by = turns.served.id
+            if turns.outcome is not None:
+                outcome = turns.outcome.model_copy(update={"run_id": run.id})
+        elif error is not None:
             run.error_code = error.code
             run.error = error.to_dict()
-        else:
-            run.status = RunStatus.SUCCEEDED
-            run.model_id = served.id
-            run.output = task.schema.dump(output)
-            record.served_by = served.id
-            if policy.reward_from_checks:
-                outcome_record = OutcomeRecord(
-                    run_id=run.id,
-                    tenant=tenant,
-                    task_name=task.name,
-                    model_id=served.id,
-                    reward=1.0,
-                    source="check",
-                )
-        record.run_id = run.id
-        prices = {m.id: m.card.price.model_dump(mode="json") for m in ranked}
+        elif status is RunStatus.ABANDONED:
+            run.error_code = "run.abandoned"
+            run.error = {
+                "code": "run.abandoned",
+                "message": "the call was interrupted before it finished",
+                "hint": "run the task again",
+                "retryable": True,
+                "context": {},
+            }
+        prices = {m.id: m.card.price.model_dump(mode="json") for m in self._tried(turns)}
+        observations = turns.observations
+        learning = None
+        if observations:
+            cards = dict(turns.cards)
+            learning = LearnerMerge(
+                keys=[o.key for o in observations],
+                merge=lambda stored: self.learner.merge(stored, observations, cards),
+            )
         await self.store.finish_run(
             run,
             attempts=[
                 _attempt_record(run.id, a, self.settings.prompt_storage, prices[a.model_id])
-                for a in attempts
+                for a in turns.attempts
             ],
             auction=record.model_dump(mode="json"),
-            outcome=outcome_record,
-            learner_states=self.learner.pop_dirty(),
+            outcome=outcome,
+            learning=learning,
         )
-        if served is None:
-            raise error
-        return Result(
-            output=output,
-            run_id=run.id,
-            model_id=served.id,
-            attempts=len(attempts),
-            usage=Usage(input_tokens=run.input_tokens, output_tokens=run.output_tokens),
-            cost_usd=run.cost_usd,
-            latency_ms=run.latency_ms,
-        )
+
+    def _tried(self, turns: _Turns) -> list[Model]:
+        ids = {a.model_id for a in turns.attempts}
+        return [self.registry.get(model_id) for model_id in ids]
+
+    def expected_output_tokens(self, task: Task[Any, Any], model: Model) -> tuple[float, str]:
+        """Output tokens a bid expects before the model has history on the task: those of a
+        typical output of the task's type (the longest label and the JSON around it, say)."""
+        key = (task.name, task.version, model.id)
+        known = self._output_tokens.get(key)
+        if known is None:
+            sample = typical_output(task.schema.wire_schema)
+            counted = model.count_tokens(sample)
+            tokens = float(counted if counted is not None else max(len(sample) // 4, 1))
+            known = (
+                min(tokens, float(task.max_output_tokens)),
+                f"typical {task.kind.value} output ({len(sample)} characters)",
+            )
+            self._output_tokens[key] = known
+        return known
 
     def auction(
         self, call: AuctionInput, candidates: Sequence[Model]
@@ -365,8 +593,16 @@ class Exchange:
             assessed = model.assess(task.name, call.tenant, dict(call.data))
             if assessed is not None:
                 call.assessments[model.id] = assessed
+        output_tokens = {m.id: self.expected_output_tokens(task, m) for m in allowed}
         bids = collect_bids(
-            call, allowed, self.learner, self.history, tokens, multiplier, call.assessments
+            call,
+            allowed,
+            self.learner,
+            self.health,
+            tokens,
+            output_tokens,
+            multiplier,
+            call.assessments,
         )
         bids, capped = cost_cap_exclusions(bids, call.max_cost_usd, pacer)
         exclusions += capped
@@ -432,25 +668,6 @@ class Exchange:
 
         return collect
 
-    def _learn(
-        self,
-        tenant: str,
-        task: Task[Any, Any],
-        model: Model,
-        call: AuctionInput,
-        *,
-        reward: float | None,
-        mine: Sequence[Attempt],
-    ) -> None:
-        key = (tenant, task.name, model.id)
-        if reward is not None:
-            self.learner.update(key, model.card, self._features_for_learning(call), reward)
-        errored = any(isinstance(a.error, ModelError) and a.response is None for a in mine)
-        self.health.record(model.id, ok=not errored)
-        for attempt in mine:
-            if attempt.response is not None:
-                self.history.record(key, attempt.latency_ms, attempt.response.usage.output_tokens)
-
     def _features_for_learning(self, call: AuctionInput) -> Any:
         # The contextual posterior learns from every call, so switching a task to contextual
         # bidding later starts from what was seen, not from the prior.
@@ -465,31 +682,36 @@ class Exchange:
         *,
         tenant: str | None = None,
     ) -> None:
-        """Teach the learner an outcome seen elsewhere (say, a labelled history of every
-        model's answers), without a call. Persisted with the next run or outcome."""
+        """Teach the learner a judged outcome seen elsewhere (say, a labelled history of every
+        model's answers), without a call: a valid output, correct with ``reward``. Persisted
+        by :meth:`save_learner`."""
         parsed = task.parse_input(task_input)
         model = self.registry.get(model_id)
         x = self.learner.featurize(input_text(parsed.model_dump(mode="json")))
-        self.learner.update(
-            (tenant or self.settings.tenant, task.name, model.id), model.card, x, reward
-        )
+        key = (tenant or self.settings.tenant, task.name, model.id)
+        self.learner.observe(Observation(key, "validity", 1.0, x=x), model.card)
+        self.learner.observe(Observation(key, "correctness", reward, x=x), model.card)
 
     async def save_learner(self) -> None:
-        """Persist every posterior changed since the last save."""
+        """Persist every state :meth:`observe` changed since the last save."""
         await self.store.save_learner_states(self.learner.pop_dirty())
 
-    async def count_outcome(self, run: RunRecord, reward: float, source: str) -> OutcomeRecord:
-        """Count ``reward`` as the run's outcome in the learner, replacing the one counted
+    async def count_outcome(
+        self, run: RunRecord, reward: float, source: str
+    ) -> tuple[OutcomeRecord, LearnerMerge]:
+        """Count ``reward`` as the run's correctness in the learner, replacing the one counted
         before (a check's verdict or earlier feedback), so each run counts once. The caller
-        persists the returned outcome with the learner's changed states."""
+        persists the returned outcome and applies the learning in its transaction."""
         assert run.model_id is not None
         previous = await self.store.get_outcome(run.id, tenant=run.tenant)
         card = self.registry.get(run.model_id).card if run.model_id in self.registry else None
         key = (run.tenant, run.task_name, run.model_id)
+        observations = []
         if previous is not None:
-            self.learner.update(key, card, None, previous.reward, weight=-1.0)
-        self.learner.update(key, card, self.learner.featurize(input_text(run.input)), reward)
-        return OutcomeRecord(
+            observations.append(Observation(key, "correctness", previous.reward, weight=-1.0))
+        x = self.learner.featurize(input_text(run.input))
+        observations.append(Observation(key, "correctness", reward, x=x))
+        outcome = OutcomeRecord(
             run_id=run.id,
             tenant=run.tenant,
             task_name=run.task_name,
@@ -497,6 +719,11 @@ class Exchange:
             reward=reward,
             source=source,
         )
+        learning = LearnerMerge(
+            keys=[key],
+            merge=lambda stored: self.learner.merge(stored, observations, {key: card}),
+        )
+        return outcome, learning
 
     async def record_feedback(
         self, run_id: str, kind: FeedbackKind | str, **options: Any
@@ -521,6 +748,16 @@ class Exchange:
         return await record_feedback(
             self, run_id, FeedbackKind.SCORE, score=value, source=source, tenant=tenant
         )
+
+
+def _as_atomic(exc: Exception) -> AtomicError:
+    if isinstance(exc, AtomicError):
+        return exc
+    return AtomicError(
+        f"the call failed unexpectedly: {type(exc).__name__}: {exc}",
+        hint="this is a bug or an unexpected condition; the run is stored as failed",
+        context={"type": type(exc).__name__},
+    )
 
 
 def _summary(model: Model, outcome: str, mine: Sequence[Attempt]) -> AttemptSummary:

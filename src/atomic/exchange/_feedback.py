@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from atomic.adaptation import FeedbackKind, FeedbackSource, input_key, reward_of
 from atomic.adaptation._feedback import REMEMBER_SCORE, feedback_id
-from atomic.errors import AtomicError, FeedbackConflictError, FeedbackError
+from atomic.errors import FeedbackConflictError, FeedbackError
 from atomic.storage import FeedbackRecord, FeedbackWrite, MemoryRecord, RunStatus
 from atomic.structured import format_validation_errors
 from atomic.tasks import Task
@@ -46,7 +46,9 @@ def _parse_source(source: str) -> str:
         ) from None
 
 
-def _corrected(task: Task[Any, Any] | None, run_id: str, task_name: str, output: Any) -> Any:
+def _corrected(
+    task: Task[Any, Any] | None, run_id: str, task_name: str, output: Any, task_input: Any
+) -> Any:
     if output is _NO_OUTPUT:
         raise FeedbackError(
             f"a correction of run {run_id!r} needs the corrected output",
@@ -61,7 +63,7 @@ def _corrected(task: Task[Any, Any] | None, run_id: str, task_name: str, output:
             context={"run_id": run_id, "task": task_name},
         )
     try:
-        return task.schema.validate(output)
+        corrected = task.schema.validate(output)
     except ValidationError as exc:
         errors = format_validation_errors(exc)
         raise FeedbackError(
@@ -71,6 +73,17 @@ def _corrected(task: Task[Any, Any] | None, run_id: str, task_name: str, output:
             hint="correct the fields listed; `atomic tasks` shows each task's output type",
             context={"run_id": run_id, "task": task.name, "output": output},
         ) from None
+    failed = [c for c in task.run_checks(task.parse_input(task_input), corrected) if not c.passed]
+    if failed:
+        reasons = [f"check {c.name}: {c.reason}" for c in failed]
+        raise FeedbackError(
+            f"the correction of run {run_id!r} fails task {task.name!r}'s own checks: "
+            + "; ".join(reasons),
+            errors=reasons,
+            hint="a correction must be an output the task would accept; fix what the checks say",
+            context={"run_id": run_id, "task": task.name, "output": output},
+        )
+    return corrected
 
 
 async def record_feedback(
@@ -105,20 +118,26 @@ async def record_feedback(
             context={"run_id": run_id, "kind": kind.value},
         )
     run = await exchange.store.get_run(run_id, tenant=tenant)
-    if run.status != RunStatus.SUCCEEDED or run.model_id is None:
-        raise AtomicError(
-            f"run {run_id!r} returned no output ({run.status.value}); its failure is "
-            "already counted",
-            hint="give feedback on runs that returned an output",
-            context={"run_id": run_id, "status": run.status.value},
+    answered = run.status == RunStatus.SUCCEEDED and run.model_id is not None
+    if not answered and kind is not FeedbackKind.CORRECTED:
+        raise FeedbackError(
+            f"run {run_id!r} returned no output ({run.status.value}), so there is nothing to "
+            f"judge {kind.value}",
+            hint="give the right output instead: kind `corrected` (in the CLI, --corrected "
+            "JSON); it becomes an example the task learns from",
+            context={"run_id": run_id, "status": run.status.value, "kind": kind.value},
         )
     corrected = None
     stored_output = None
     if kind is FeedbackKind.CORRECTED:
-        corrected = _corrected(task, run_id, run.task_name, output)
+        corrected = _corrected(task, run_id, run.task_name, output, run.input)
         assert task is not None
         stored_output = task.schema.dump(corrected)
+    # A run without output has no model answer to credit or blame: the learner counts
+    # nothing (its invalid outputs were counted when it ran), and the reward stored is 0.
     reward = reward_of(kind, same_output=stored_output == run.output, score=score)
+    if not answered:
+        reward = 0.0
     fid = id or feedback_id(run_id, kind, stored_output, score, source)
 
     existing = await exchange.store.get_feedback(fid, tenant=tenant)
@@ -138,7 +157,9 @@ async def record_feedback(
         if f.superseded_by is None
     ]
 
-    outcome = await exchange.count_outcome(run, reward, source)
+    outcome, learning = (
+        await exchange.count_outcome(run, reward, source) if answered else (None, None)
+    )
     remember: list[MemoryRecord] = []
     forget: list[str] = []
     adaptation = exchange.adaptation
@@ -178,7 +199,7 @@ async def record_feedback(
         FeedbackWrite(
             record,
             outcome=outcome,
-            learner_states=exchange.learner.pop_dirty(),
+            learning=learning,
             supersedes=earlier,
             remember=remember,
             forget=[f for f in forget if f not in {r.id for r in remember}],

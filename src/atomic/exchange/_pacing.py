@@ -1,18 +1,25 @@
-"""Budget pacing, as ad exchanges do it: spend tracks the budget over its window."""
+"""Budget pacing, as ad exchanges do it: spend tracks the budget over its window.
+
+The spend itself lives in the store (the window's run costs), so it survives restarts and
+every process on one database paces against the same number; a pacer only adds what its own
+process spent since it last read it.
+"""
 
 from __future__ import annotations
 
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 __all__ = ["Budget", "Pacer"]
 
 
 @dataclass(frozen=True)
 class Budget:
-    """At most ``amount_usd`` per ``window_s`` seconds."""
+    """At most ``amount_usd`` per ``window_s`` seconds (windows start at multiples of
+    ``window_s`` since the Unix epoch, so every process agrees on them)."""
 
     amount_usd: float
     window_s: float = 86_400.0
@@ -23,11 +30,11 @@ class Pacer:
     """A multiplier on cost that rises when spend runs ahead of the budget and falls when it lags.
 
     The target at time t into the window is ``amount × t / window`` plus an ``allowance`` share
-    of the budget, so early calls are not starved. After each call the multiplier is scaled by
-    (actual / target) ** ``gain`` and kept in [``floor``, ``ceiling``]: bids are shaded up
-    while spend runs ahead and down while it lags. On top of that soft control, a bid that
-    would take spend past the target line (:meth:`headroom`) is throttled, except the cheapest,
-    and nothing may exceed what is left of the budget.
+    of the budget, so early calls are not starved. The multiplier is (spent / target) **
+    ``gain``, kept in [``floor``, ``ceiling``]: bids are shaded up while spend runs ahead and
+    down while it lags. On top of that soft control, a bid that would take spend past the
+    target line (:meth:`headroom`) is throttled, except the cheapest, and nothing may exceed
+    what is left of the budget.
     """
 
     budget: Budget
@@ -35,26 +42,44 @@ class Pacer:
     allowance: float = 0.05
     floor: float = 0.1
     ceiling: float = 1_000.0
-    clock: Callable[[], float] = time.monotonic
-    multiplier: float = 1.0
+    clock: Callable[[], float] = time.time
     spent: float = 0.0
-    window_start: float = field(default=math.nan)
+    synced_at: float = -math.inf
+    """When (``time.monotonic``) ``spent`` was last read from the store."""
+    _window: float = math.nan
 
-    def _roll(self) -> float:
-        now = self.clock()
-        if math.isnan(self.window_start) or now - self.window_start >= self.budget.window_s:
-            self.window_start = now
+    def window_start(self) -> float:
+        """The current window's start, in the clock's seconds."""
+        window = self.budget.window_s
+        start = math.floor(self.clock() / window) * window
+        if start != self._window:
+            self._window = start
             self.spent = 0.0
-            self.multiplier = 1.0
-        return now - self.window_start
+        return start
+
+    def window_started_at(self) -> datetime:
+        """The current window's start as a time, for reading its spend from the store."""
+        return datetime.fromtimestamp(self.window_start(), UTC)
+
+    def sync(self, spent_usd: float, at: float) -> None:
+        """Take the window's spend as the store has it (every process's runs)."""
+        self.window_start()
+        self.spent = spent_usd
+        self.synced_at = at
+
+    @property
+    def multiplier(self) -> float:
+        ratio = self.spent / max(self.target(), 1e-12)
+        scaled = math.exp(self.gain * math.log(max(ratio, 1e-6)))
+        return min(max(scaled, self.floor), self.ceiling)
 
     @property
     def remaining(self) -> float:
-        self._roll()
+        self.window_start()
         return max(self.budget.amount_usd - self.spent, 0.0)
 
     def target(self) -> float:
-        elapsed = self._roll()
+        elapsed = self.clock() - self.window_start()
         share = min(elapsed / self.budget.window_s, 1.0)
         return min(self.budget.amount_usd * (share + self.allowance), self.budget.amount_usd)
 
@@ -63,9 +88,6 @@ class Pacer:
         return max(self.target() - self.spent, 0.0)
 
     def record(self, cost_usd: float) -> None:
-        """Count what a call spent and adjust the multiplier."""
-        self._roll()
+        """Count what a call of this process spent (until the next sync from the store)."""
+        self.window_start()
         self.spent += cost_usd
-        ratio = self.spent / max(self.target(), 1e-12)
-        self.multiplier *= math.exp(self.gain * math.log(max(ratio, 1e-6)))
-        self.multiplier = min(max(self.multiplier, self.floor), self.ceiling)

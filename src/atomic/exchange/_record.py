@@ -23,11 +23,12 @@ class BidRecord:
 
     model_id: str
     p_success: float
-    """Posterior mean of P(success)."""
+    """Posterior mean of P(correct): validity × correctness, or a model's own confidence."""
     p_std: float
     p_draw: float
     """The exploration draw the score used."""
     p_source: str
+    """What the estimate rests on, in words."""
     input_tokens: int
     input_tokens_source: str
     output_tokens: float
@@ -43,6 +44,8 @@ class BidRecord:
     score: float
     feasible: bool = True
     rank: int = 0
+    availability: float = 1.0
+    """Share of recent calls the model answered at all; scales P(correct) in the score."""
 
 
 class ExclusionRecord(BaseModel):

@@ -1,7 +1,14 @@
-"""Learning: posteriors over each model's success per task, from outcomes and feedback."""
+"""Learning: what each model's outputs have shown per task (validity, correctness, latency)."""
 
 from atomic.learning._features import DEFAULT_DIMS, Featurizer
-from atomic.learning._learner import DEFAULT_QUALITY_PRIOR, Estimate, Learner, LearnerKey
+from atomic.learning._history import ModelHistory
+from atomic.learning._learner import (
+    DEFAULT_QUALITY_PRIOR,
+    Estimate,
+    Learner,
+    LearnerKey,
+    Observation,
+)
 from atomic.learning._posterior import BetaPosterior, ProbitPosterior
 
 __all__ = [
@@ -12,5 +19,7 @@ __all__ = [
     "Featurizer",
     "Learner",
     "LearnerKey",
+    "ModelHistory",
+    "Observation",
     "ProbitPosterior",
 ]

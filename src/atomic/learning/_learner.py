@@ -1,38 +1,93 @@
-"""The bandit behind the bids: one posterior per (tenant, task, model), learned from outcomes."""
+"""The bandit behind the bids: per (tenant, task, model), what a model's outputs have shown.
+
+Two estimates, never mixed (availability is the exchange's health, not the learner's):
+
+- *validity*: P(the output parses, validates and passes the task's checks), from every
+  output the model gave;
+- *correctness*: P(the output is right | it is valid), from feedback and ground truth only
+  (or from checks the task declares authoritative).
+
+A bid's P(success) is P(correct) = validity × correctness. Before any correctness evidence
+the correctness factor is the model card's prior, so outputs that merely validate can never
+lift P(correct) above the prior. Both factors have a context-free Beta posterior and, for
+contextual bids, a probit regression on input features. Latency and output-length history
+live beside them, in the same persisted state.
+"""
 
 from __future__ import annotations
 
 import random
-from typing import Any, NamedTuple
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
 from atomic.learning._features import DEFAULT_DIMS, Featurizer, FloatArray
+from atomic.learning._history import ModelHistory
 from atomic.learning._posterior import BetaPosterior, ProbitPosterior
 from atomic.models import ModelCard
 
-__all__ = ["DEFAULT_QUALITY_PRIOR", "Estimate", "Learner", "LearnerKey"]
+__all__ = [
+    "DEFAULT_QUALITY_PRIOR",
+    "Estimate",
+    "Learner",
+    "LearnerKey",
+    "Observation",
+]
 
 DEFAULT_QUALITY_PRIOR = 0.5
+VALIDITY_PRIOR = 0.99
+"""Before any output is seen a model is taken to answer validly: an unseen model is judged
+by its card's quality prior, not penalised for outputs it has not given."""
 
 LearnerKey = tuple[str, str, str]
 """(tenant, task, model id)."""
 
+Signal = Literal["validity", "correctness", "history"]
+
 
 class Estimate(NamedTuple):
-    """P(success) for one model on one call, its uncertainty, and where it came from."""
+    """P(correct) for one model on one call, its uncertainty, and what it rests on."""
 
     mean: float
     std: float
     source: str
 
 
-class Learner:
-    """Thompson-sampling posteriors over P(success), context-free and contextual.
+@dataclass(frozen=True)
+class Observation:
+    """One thing learned about a model on a task, waiting to be applied to its state.
 
-    Every outcome updates both: a Beta posterior per (tenant, task, model), and a probit
-    regression on cheap input features, so one task can route differently per input.
+    ``validity``: ``value`` 1 for a valid output, 0 for an invalid one. ``correctness``:
+    ``value`` the reward in [0, 1]; ``weight=-1`` takes back one counted before.
+    ``history``: a call's latency and output tokens.
+    """
+
+    key: LearnerKey
+    signal: Signal
+    value: float = 0.0
+    weight: float = 1.0
+    x: FloatArray | None = None
+    latency_ms: float = 0.0
+    output_tokens: int = 0
+
+
+@dataclass
+class _State:
+    validity: BetaPosterior
+    correct: BetaPosterior
+    history: ModelHistory
+    validity_probit: ProbitPosterior | None = None
+    correct_probit: ProbitPosterior | None = None
+
+
+class Learner:
+    """Thompson-sampling posteriors over P(valid) and P(correct | valid), per key.
+
     Posteriors start from the model card's ``quality_prior`` (0.5 when the card has none).
+    Observations are applied with :meth:`apply`; the store applies them under a row lock to
+    the persisted state (:meth:`merge`), so concurrent processes lose no update.
     """
 
     def __init__(
@@ -48,76 +103,83 @@ class Learner:
         self.decay = decay
         self.rng = random.Random(seed)
         self.np_rng = np.random.default_rng(seed)
-        self._beta: dict[LearnerKey, BetaPosterior] = {}
-        self._probit: dict[LearnerKey, ProbitPosterior] = {}
+        self._states: dict[LearnerKey, _State] = {}
         self._dirty: set[LearnerKey] = set()
+        self._judged: set[tuple[str, str]] = set()
+        """(tenant, task)s with correctness evidence on any model. Until a task gets some,
+        its correctness factor is not explored: no feedback would come to teach it, and
+        draws from an untouched prior would only add noise to what validity has learned."""
 
     @staticmethod
-    def _prior(card: ModelCard | None) -> float:
+    def prior_of(card: ModelCard | None) -> float:
         if card is None or card.quality_prior is None:
             return DEFAULT_QUALITY_PRIOR
         return card.quality_prior
 
-    def _beta_for(self, key: LearnerKey, card: ModelCard | None) -> BetaPosterior:
-        posterior = self._beta.get(key)
-        if posterior is None:
-            posterior = BetaPosterior.from_prior(self._prior(card), self.prior_strength, self.decay)
-            self._beta[key] = posterior
-        return posterior
+    def _state(self, key: LearnerKey, card: ModelCard | None) -> _State:
+        state = self._states.get(key)
+        if state is None:
+            prior = self.prior_of(card)
+            state = _State(
+                validity=BetaPosterior.from_prior(VALIDITY_PRIOR, self.prior_strength, self.decay),
+                correct=BetaPosterior.from_prior(prior, self.prior_strength, self.decay),
+                history=ModelHistory(),
+            )
+            self._states[key] = state
+        return state
 
-    def _probit_for(self, key: LearnerKey, card: ModelCard | None) -> ProbitPosterior:
-        posterior = self._probit.get(key)
-        if posterior is None:
-            posterior = ProbitPosterior.from_prior(self._prior(card), self.featurize.dims)
-            posterior.drift = 1.0 - self.decay  # both posteriors forget at the same rate
-            self._probit[key] = posterior
-        return posterior
+    def _probits(self, state: _State, card: ModelCard | None) -> tuple[ProbitPosterior, ...]:
+        dims = self.featurize.dims
+        if state.validity_probit is None:
+            state.validity_probit = ProbitPosterior.from_prior(VALIDITY_PRIOR, dims)
+            state.validity_probit.drift = 1.0 - self.decay
+        if state.correct_probit is None:
+            state.correct_probit = ProbitPosterior.from_prior(self.prior_of(card), dims)
+            state.correct_probit.drift = 1.0 - self.decay
+        return state.validity_probit, state.correct_probit
+
+    def history(self, key: LearnerKey) -> ModelHistory | None:
+        """Latency and output tokens of the model's recent calls on the task."""
+        state = self._states.get(key)
+        return state.history if state is not None and state.history.calls else None
 
     def estimate(self, key: LearnerKey, card: ModelCard | None, x: FloatArray | None) -> Estimate:
-        """The posterior mean and spread; contextual when ``x`` is given."""
-        if x is None:
-            beta = self._beta_for(key, card)
-            source = f"beta posterior, {beta.n} outcomes" if beta.n else "card prior"
-            return Estimate(beta.mean, beta.std, source)
-        probit = self._probit_for(key, card)
-        mean, std = probit.predict(x)
-        source = f"contextual probit, {probit.n} outcomes" if probit.n else "card prior"
-        return Estimate(mean, std, source)
+        """P(correct) and its spread, saying what evidence it rests on; contextual with ``x``."""
+        return self.quote(key, card, x, 0.0)[0]
 
     def quote(
         self, key: LearnerKey, card: ModelCard | None, x: FloatArray | None, exploration: float
     ) -> tuple[Estimate, float]:
-        """The estimate and a Thompson draw, in one pass (what a bid needs)."""
+        """The estimate and a Thompson draw of P(correct), in one pass (what a bid needs)."""
+        state = self._states.get(key) or self._state(key, card)
         if x is None:
-            beta = self._beta.get(key) or self._beta_for(key, card)
-            mean = beta.mean
-            source = f"beta posterior, {beta.n} outcomes" if beta.n else "card prior"
-            draw = mean if exploration <= 0 else mean + exploration * (beta.sample(self.rng) - mean)
-            return Estimate(mean, beta.std, source), draw
-        probit = self._probit.get(key) or self._probit_for(key, card)
-        mean, std = probit.predict(x)
-        source = f"contextual probit, {probit.n} outcomes" if probit.n else "card prior"
+            v, c = state.validity, state.correct
+            v_mean, c_mean = v.mean, c.mean
+            mean = v_mean * c_mean
+            std = _product_std(v_mean, v.std, c_mean, c.std)
+            source = _source(v_mean, v.n, c_mean, c.n, "")
+            if exploration <= 0:
+                return Estimate(mean, std, source), mean
+            c_draw = c.sample(self.rng) if key[:2] in self._judged else c_mean
+            draw = v.sample(self.rng) * c_draw
+            return Estimate(mean, std, source), mean + exploration * (draw - mean)
+        vp, cp = self._probits(state, card)
+        v_mean, v_std = vp.predict(x)
+        c_mean, c_std = cp.predict(x)
+        mean = v_mean * c_mean
+        source = _source(v_mean, vp.n, c_mean, cp.n, "contextual: ")
+        estimate = Estimate(mean, _product_std(v_mean, v_std, c_mean, c_std), source)
         if exploration <= 0:
-            return Estimate(mean, std, source), mean
-        return Estimate(mean, std, source), mean + exploration * (
-            probit.sample(x, self.np_rng) - mean
-        )
+            return estimate, mean
+        c_draw = cp.sample(x, self.np_rng) if key[:2] in self._judged else c_mean
+        draw = vp.sample(x, self.np_rng) * c_draw
+        return estimate, mean + exploration * (draw - mean)
 
     def draw(
         self, key: LearnerKey, card: ModelCard | None, x: FloatArray | None, exploration: float
     ) -> float:
-        """A Thompson draw of P(success), shrunk toward the mean by ``exploration`` in [0, 1]."""
-        if x is None:
-            beta = self._beta_for(key, card)
-            if exploration <= 0:
-                return beta.mean
-            mean = beta.mean
-            return mean + exploration * (beta.sample(self.rng) - mean)
-        probit = self._probit_for(key, card)
-        mean, _ = probit.predict(x)
-        if exploration <= 0:
-            return mean
-        return mean + exploration * (probit.sample(x, self.np_rng) - mean)
+        """A Thompson draw of P(correct), shrunk toward the mean by ``exploration`` in [0, 1]."""
+        return self.quote(key, card, x, exploration)[1]
 
     def draws(
         self,
@@ -130,50 +192,118 @@ class Learner:
     ) -> FloatArray:
         """``n`` independent draws distributed as :meth:`draw`'s, from ``rng`` (so the
         learner's own stream is untouched): what a propensity must be computed from."""
+        state = self._state(key, card)
         if x is None:
-            beta = self._beta_for(key, card)
-            mean = beta.mean
-            sampled = beta.samples(rng, n) if exploration > 0 else np.full(n, mean)
+            v, c = state.validity, state.correct
+            mean = v.mean * c.mean
+            if exploration <= 0:
+                return np.full(n, mean)
+            c_drawn = c.samples(rng, n) if key[:2] in self._judged else c.mean
+            sampled = v.samples(rng, n) * c_drawn
         else:
-            probit = self._probit_for(key, card)
-            mean, _ = probit.predict(x)
-            sampled = probit.samples(x, rng, n) if exploration > 0 else np.full(n, mean)
-        return np.asarray(mean + max(exploration, 0.0) * (sampled - mean), dtype=float)
+            vp, cp = self._probits(state, card)
+            c_mean = cp.predict(x)[0]
+            mean = vp.predict(x)[0] * c_mean
+            if exploration <= 0:
+                return np.full(n, mean)
+            c_sampled = cp.samples(x, rng, n) if key[:2] in self._judged else c_mean
+            sampled = vp.samples(x, rng, n) * c_sampled
+        return np.asarray(mean + exploration * (sampled - mean), dtype=float)
 
-    def update(
+    def observe(self, observation: Observation, card: ModelCard | None) -> None:
+        """Apply one observation to the in-memory state (see also :meth:`merge`)."""
+        state = self._state(observation.key, card)
+        x = observation.x
+        if observation.signal == "history":
+            state.history.record(observation.latency_ms, observation.output_tokens)
+        elif observation.signal == "validity":
+            state.validity.update(observation.value)
+            if x is not None:
+                self._probits(state, card)[0].update(x, observation.value)
+        else:
+            self._judged.add(observation.key[:2])
+            state.correct.update(observation.value, observation.weight)
+            if x is not None and observation.weight > 0:
+                self._probits(state, card)[1].update(x, observation.value)
+        self._dirty.add(observation.key)
+
+    def merge(
         self,
-        key: LearnerKey,
-        card: ModelCard | None,
-        x: FloatArray | None,
-        reward: float,
-        *,
-        weight: float = 1.0,
-    ) -> None:
-        """Count an outcome (``reward`` in [0, 1]). ``weight=-1`` takes a counted one back."""
-        self._beta_for(key, card).update(reward, weight)
-        if x is not None and weight > 0:
-            self._probit_for(key, card).update(x, reward)
-        self._dirty.add(key)
+        stored: dict[LearnerKey, dict[str, Any]],
+        observations: list[Observation],
+        cards: Mapping[LearnerKey, ModelCard | None],
+    ) -> dict[LearnerKey, dict[str, Any]]:
+        """The new persisted state of every key observed: the stored state (what every
+        process has learned, read under a lock) with ``observations`` applied. The
+        in-memory state becomes that too."""
+        for key in {o.key for o in observations}:
+            if key in stored:
+                self.load(key, stored[key])
+            else:
+                self._states.pop(key, None)
+        for observation in observations:
+            self.observe(observation, cards.get(observation.key))
+        keys = sorted({o.key for o in observations})
+        self._dirty.difference_update(keys)
+        return {key: self.state_of(key) for key in keys}
 
     def pop_dirty(self) -> list[tuple[LearnerKey, dict[str, Any]]]:
-        """States changed since the last call, for the store to persist."""
+        """States changed in memory since the last call and not yet merged, to persist."""
         changed = [(key, self.state_of(key)) for key in sorted(self._dirty)]
         self._dirty.clear()
         return changed
 
     def state_of(self, key: LearnerKey) -> dict[str, Any]:
-        state: dict[str, Any] = {}
-        if key in self._beta:
-            state["beta"] = self._beta[key].to_state()
-        if key in self._probit:
-            state["probit"] = self._probit[key].to_state()
-        return state
+        state = self._states.get(key)
+        if state is None:
+            return {}
+        saved: dict[str, Any] = {
+            "validity": state.validity.to_state(),
+            "correct": state.correct.to_state(),
+            "history": state.history.to_state(),
+        }
+        if state.validity_probit is not None:
+            saved["validity_probit"] = state.validity_probit.to_state()
+        if state.correct_probit is not None:
+            saved["correct_probit"] = state.correct_probit.to_state()
+        return saved
 
-    def load(self, key: LearnerKey, state: dict[str, Any]) -> None:
-        if "beta" in state:
-            self._beta[key] = BetaPosterior.from_state(state["beta"])
-        if "probit" in state:
-            self._probit[key] = ProbitPosterior.from_state(state["probit"])
+    def load(self, key: LearnerKey, saved: dict[str, Any]) -> None:
+        """Replace a key's state with a persisted one. States written before validity and
+        correctness were separated (a single ``beta``) are not loaded: they counted
+        outages and unchecked outputs as outcomes."""
+        if "correct" not in saved:
+            return
+        if saved["correct"].get("n", 0):
+            self._judged.add(key[:2])
+        self._states[key] = _State(
+            validity=BetaPosterior.from_state(saved["validity"]),
+            correct=BetaPosterior.from_state(saved["correct"]),
+            history=ModelHistory.from_state(saved.get("history", {})),
+            validity_probit=_probit(saved.get("validity_probit")),
+            correct_probit=_probit(saved.get("correct_probit")),
+        )
 
     def keys(self) -> set[LearnerKey]:
-        return set(self._beta) | set(self._probit)
+        return set(self._states)
+
+
+def _probit(saved: dict[str, Any] | None) -> ProbitPosterior | None:
+    return None if saved is None else ProbitPosterior.from_state(saved)
+
+
+def _product_std(a: float, a_std: float, b: float, b_std: float) -> float:
+    # The spread of a product of independent estimates.
+    variance = (a_std**2 + a**2) * (b_std**2 + b**2) - (a * b) ** 2
+    return float(np.sqrt(max(variance, 0.0)))
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _source(v: float, v_n: int, c: float, c_n: int, prefix: str) -> str:
+    validity = f"validity {v:.2f} ({_count(v_n, 'output')})" if v_n else "validity prior"
+    if c_n:
+        return f"{prefix}correctness {c:.2f} ({_count(c_n, 'judgement')}) × {validity}"
+    return f"{prefix}no correctness feedback yet: prior {c:.2f} × {validity}"

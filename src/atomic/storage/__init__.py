@@ -1,6 +1,7 @@
 """The store: runs, the exchange's ledger and adaptation records, in SQLite or PostgreSQL."""
 
 from atomic.storage._adaptation_ledger import FeedbackWrite
+from atomic.storage._ledger import LearnerMerge
 from atomic.storage._records import (
     AdaptationStateRecord,
     AttemptRecord,
@@ -19,6 +20,7 @@ __all__ = [
     "AttemptRecord",
     "FeedbackRecord",
     "FeedbackWrite",
+    "LearnerMerge",
     "MemoryRecord",
     "OutcomeRecord",
     "RunRecord",

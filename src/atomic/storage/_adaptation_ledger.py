@@ -10,7 +10,7 @@ from pydantic_core import to_jsonable_python
 from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from atomic.storage._ledger import LearnerStates, upsert
+from atomic.storage._ledger import LearnerMerge, LearnerStates, upsert
 from atomic.storage._records import (
     AdaptationStateRecord,
     FeedbackRecord,
@@ -31,6 +31,7 @@ class FeedbackWrite:
         *,
         outcome: OutcomeRecord | None = None,
         learner_states: LearnerStates = (),
+        learning: LearnerMerge | None = None,
         supersedes: Sequence[str] = (),
         remember: Sequence[MemoryRecord] = (),
         forget: Sequence[str] = (),
@@ -39,6 +40,7 @@ class FeedbackWrite:
         self.feedback = feedback
         self.outcome = outcome
         self.learner_states = learner_states
+        self.learning = learning
         self.supersedes = supersedes
         self.remember = remember
         self.forget = forget
@@ -50,8 +52,11 @@ class AdaptationLedger:
 
     if TYPE_CHECKING:
         _sessions: async_sessionmaker[AsyncSession]
+        _locking_sessions: async_sessionmaker[AsyncSession]
 
         def _translate_errors(self, action: str) -> AbstractAsyncContextManager[None]: ...
+
+        async def _merge_learning(self, session: AsyncSession, learning: LearnerMerge) -> None: ...
 
         async def _upsert_ledger(
             self, session: AsyncSession, outcome: OutcomeRecord | None, states: LearnerStates
@@ -84,7 +89,10 @@ class AdaptationLedger:
         """Insert the feedback and apply what it changes, all or nothing."""
         feedback = write.feedback
         action = f"record feedback {feedback.id!r} on run {feedback.run_id!r}"
-        async with self._translate_errors(action), self._sessions.begin() as session:
+        sessions = self._sessions if write.learning is None else self._locking_sessions
+        async with self._translate_errors(action), sessions.begin() as session:
+            if write.learning is not None:
+                await self._merge_learning(session, write.learning)
             session.add(_feedback_row(feedback))
             if write.supersedes:
                 await session.execute(

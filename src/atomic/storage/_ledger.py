@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic_core import to_jsonable_python
@@ -14,6 +15,7 @@ from atomic.storage._records import OutcomeRecord, RunRecord, utcnow
 from atomic.storage._tables import AuctionRow, LearnerStateRow, OutcomeRow
 
 __all__ = [
+    "LearnerMerge",
     "LearnerStates",
     "auction_row",
     "learner_rows",
@@ -24,6 +26,21 @@ __all__ = [
 
 LearnerStates = Sequence[tuple[tuple[str, str, str], dict[str, Any]]]
 """((tenant, task, model id), state) pairs, as the learner hands them over."""
+
+StateKey = tuple[str, str, str]
+
+
+@dataclass(frozen=True)
+class LearnerMerge:
+    """What a transaction learned, to apply to the stored learner states under a row lock.
+
+    ``merge`` receives the stored state of each of ``keys`` that has one (read inside the
+    transaction, after the lock) and returns the new states to write. It must not await:
+    it runs between the read and the write of one transaction.
+    """
+
+    keys: Sequence[StateKey]
+    merge: Callable[[dict[StateKey, dict[str, Any]]], dict[StateKey, dict[str, Any]]]
 
 
 def auction_row(run: RunRecord, record: dict[str, Any]) -> AuctionRow:

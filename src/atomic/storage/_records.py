@@ -35,6 +35,11 @@ class RunStatus(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    """Models were tried and none gave a valid output."""
+    REFUSED = "refused"
+    """No model was eligible: the auction's exclusions say why."""
+    ABANDONED = "abandoned"
+    """Its process stopped (killed, interrupted) before the run finished."""
 
 
 class AttemptRecord(BaseModel):
@@ -82,6 +87,9 @@ class RunRecord(BaseModel):
     latency_ms: float = 0.0
     created_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
+    lease_until: datetime | None = Field(
+        default=None, description="While running: abandoned unless extended before this."
+    )
     attempts: list[AttemptRecord] = Field(default_factory=list)
 
 
@@ -104,7 +112,7 @@ class FeedbackRecord(BaseModel):
     tenant: str = "default"
     run_id: str
     task_name: str
-    model_id: str
+    model_id: str | None = Field(description="The model judged; none for a run without output.")
     kind: str = Field(description="correct, incorrect, corrected or score.")
     output: Any = Field(default=None, description="The corrected output (kind `corrected`).")
     score: float | None = Field(default=None, ge=0.0, le=1.0)

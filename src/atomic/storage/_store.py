@@ -5,12 +5,14 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
 
 from pydantic_core import to_jsonable_python
-from sqlalchemy import Table, event, select, update
+from sqlalchemy import Table, and_, event, func, or_, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import URL, Connection, CursorResult, make_url
 from sqlalchemy.exc import (
     ArgumentError,
@@ -31,6 +33,7 @@ from sqlalchemy.pool import StaticPool
 from atomic.errors import RunNotFoundError, StorageError
 from atomic.storage._adaptation_ledger import AdaptationLedger
 from atomic.storage._ledger import (
+    LearnerMerge,
     LearnerStates,
     auction_row,
     learner_rows,
@@ -39,7 +42,7 @@ from atomic.storage._ledger import (
     upsert,
 )
 from atomic.storage._migrate import upgrade
-from atomic.storage._records import AttemptRecord, OutcomeRecord, RunRecord, RunStatus
+from atomic.storage._records import AttemptRecord, OutcomeRecord, RunRecord, RunStatus, utcnow
 from atomic.storage._tables import AttemptRow, AuctionRow, LearnerStateRow, OutcomeRow, RunRow
 
 __all__ = ["Store"]
@@ -53,6 +56,7 @@ _ASYNC_DRIVERS = {
 }
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
 _PG_CONNECT_TIMEOUT_S = 10
+_LEARNER_KEYS = ["tenant", "task_name", "model_id"]
 _URL_HINT = "set ATOMIC_DATABASE_URL to sqlite:///path/to/atomic.db or postgresql://user@host/db"
 
 
@@ -75,6 +79,11 @@ class Store(AdaptationLedger):
         """Wrap an engine as it is; :meth:`open` is the usual way in."""
         self._engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        # Read-modify-write transactions: on SQLite they take the write lock at BEGIN, so two
+        # processes cannot both read a state and then one fail to upgrade its lock.
+        self._locking_sessions = async_sessionmaker(
+            engine.execution_options(atomic_sqlite_begin="IMMEDIATE"), expire_on_commit=False
+        )
 
     @classmethod
     async def open(cls, url: str, *, migrate: bool = True) -> Store:
@@ -92,6 +101,8 @@ class Store(AdaptationLedger):
                     pass
                 if migrate:
                     await upgrade(engine)
+                    # Runs whose process died since the last look are found here.
+                    await store.reap_abandoned()
         except BaseException:
             await engine.dispose()
             raise
@@ -122,10 +133,15 @@ class Store(AdaptationLedger):
     ) -> None:
         await self.close()
 
-    async def start_run(self, run: RunRecord) -> None:
-        """Insert a new run (and any attempts it already carries)."""
+    async def start_run(self, run: RunRecord, *, auction: dict[str, Any] | None = None) -> None:
+        """Insert a new run (and any attempts it already carries), with its auction record:
+        a run is never stored without the auction that chose its model."""
         async with self._translate_errors(f"record run {run.id!r}"), self._sessions.begin() as s:
             s.add(_run_row(run))
+            if auction is not None:
+                # Flushed before the auction, which refers to the run.
+                await s.flush()
+                s.add(auction_row(run, auction))
             s.add_all(_attempt_row(attempt) for attempt in run.attempts)
 
     async def record_attempt(self, attempt: AttemptRecord) -> None:
@@ -142,10 +158,12 @@ class Store(AdaptationLedger):
         auction: dict[str, Any] | None = None,
         outcome: OutcomeRecord | None = None,
         learner_states: LearnerStates = (),
+        learning: LearnerMerge | None = None,
     ) -> None:
         """Write a run's outcome: status, model, output or error, usage, cost and timings;
-        with, in the same transaction, attempts not yet recorded, its auction record, the
-        outcome the learner counted, and the learner's changed posteriors."""
+        with, in the same transaction, attempts not yet recorded, its final auction record,
+        the outcome the learner counted, and what the learner learned (``learning``, applied
+        to the stored state under a row lock, so concurrent processes lose nothing)."""
         statement = (
             update(RunRow)
             .where(RunRow.id == run.id, RunRow.tenant == run.tenant)
@@ -160,22 +178,140 @@ class Store(AdaptationLedger):
                 cost_usd=run.cost_usd,
                 latency_ms=run.latency_ms,
                 finished_at=run.finished_at,
+                lease_until=None,
             )
             .execution_options(synchronize_session=False)
         )
-        async with self._translate_errors(f"finish run {run.id!r}"), self._sessions.begin() as s:
+        sessions = self._locking_sessions if learning is not None else self._sessions
+        async with self._translate_errors(f"finish run {run.id!r}"), sessions.begin() as s:
+            if learning is not None:
+                # Learner rows first: the lock is taken before anything else is written.
+                await self._merge_learning(s, learning)
             result = cast(CursorResult[Any], await s.execute(statement))
             if result.rowcount == 0:
                 raise _run_not_found(run.id, run.tenant)
             s.add_all(_attempt_row(attempt) for attempt in attempts)
             if auction is not None:
-                s.add(auction_row(run, auction))
+                await s.execute(
+                    update(AuctionRow)
+                    .where(AuctionRow.run_id == run.id)
+                    .values(record=to_jsonable_python(auction))
+                    .execution_options(synchronize_session=False)
+                )
             await s.flush()
             await self._upsert_ledger(s, outcome, learner_states)
+
+    async def record_run(
+        self,
+        run: RunRecord,
+        *,
+        attempts: Sequence[AttemptRecord] = (),
+        auction: dict[str, Any] | None = None,
+    ) -> None:
+        """Insert a run that is already over (a refused call), with its auction, at once."""
+        async with self._translate_errors(f"record run {run.id!r}"), self._sessions.begin() as s:
+            s.add(_run_row(run))
+            await s.flush()
+            if auction is not None:
+                s.add(auction_row(run, auction))
+            s.add_all(_attempt_row(attempt) for attempt in attempts)
+
+    async def extend_leases(self, run_ids: Sequence[str], until: datetime) -> None:
+        """Keep running runs from being taken for abandoned: their process is alive."""
+        if not run_ids:
+            return
+        statement = (
+            update(RunRow)
+            .where(RunRow.id.in_(list(run_ids)), RunRow.status == RunStatus.RUNNING.value)
+            .values(lease_until=until)
+            .execution_options(synchronize_session=False)
+        )
+        async with self._translate_errors("extend run leases"), self._sessions.begin() as s:
+            await s.execute(statement)
+
+    async def reap_abandoned(self, now: datetime | None = None) -> int:
+        """Mark every running run whose lease has expired as ``abandoned`` (its process died
+        without finishing it); returns how many were."""
+        now = now or utcnow()
+        error = {
+            "code": "run.abandoned",
+            "message": "the process running this call stopped before it finished",
+            "hint": "run the task again; attempts recorded before the stop are kept",
+            "retryable": True,
+            "context": {},
+        }
+        statement = (
+            update(RunRow)
+            .where(RunRow.status == RunStatus.RUNNING.value, RunRow.lease_until < now)
+            .values(
+                status=RunStatus.ABANDONED.value,
+                error_code="run.abandoned",
+                error=error,
+                finished_at=now,
+                lease_until=None,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        async with self._translate_errors("mark abandoned runs"), self._sessions.begin() as s:
+            result = cast(CursorResult[Any], await s.execute(statement))
+            return int(result.rowcount or 0)
+
+    async def spend(self, *, tenant: str, task_name: str, since: datetime) -> float:
+        """What a task's runs of ``tenant`` have cost since ``since``: a budget's spend, as
+        every process on this database sees it."""
+        statement = select(func.coalesce(func.sum(RunRow.cost_usd), 0.0)).where(
+            RunRow.tenant == tenant, RunRow.task_name == task_name, RunRow.created_at >= since
+        )
+        async with (
+            self._translate_errors(f"read the spend of {task_name!r}"),
+            self._sessions() as s,
+        ):
+            return float((await s.execute(statement)).scalar_one())
 
     @property
     def _dialect(self) -> str:
         return self._engine.dialect.name
+
+    async def _merge_learning(self, session: AsyncSession, learning: LearnerMerge) -> None:
+        keys = sorted(set(learning.keys))
+        if not keys:
+            return
+        table = cast(Table, LearnerStateRow.__table__)
+        now = utcnow()
+        if self._dialect == "postgresql":
+            # A row to lock must exist: insert missing ones (a no-op for existing ones, which
+            # waits for a concurrent insert of the same key to commit), then lock them all.
+            placeholders = [
+                {"tenant": t, "task_name": k, "model_id": m, "state": {}, "updated_at": now}
+                for t, k, m in keys
+            ]
+            await session.execute(
+                postgresql.insert(table).values(placeholders).on_conflict_do_nothing()
+            )
+        # On SQLite the transaction began IMMEDIATE: it holds the write lock already.
+        wanted = or_(
+            *(
+                and_(
+                    LearnerStateRow.tenant == t,
+                    LearnerStateRow.task_name == k,
+                    LearnerStateRow.model_id == m,
+                )
+                for t, k, m in keys
+            )
+        )
+        statement = select(
+            LearnerStateRow.tenant,
+            LearnerStateRow.task_name,
+            LearnerStateRow.model_id,
+            LearnerStateRow.state,
+        ).where(wanted)
+        if self._dialect == "postgresql":
+            statement = statement.with_for_update()
+        stored = {(t, k, m): state for t, k, m, state in (await session.execute(statement)).all()}
+        merged = learning.merge(stored)
+        await session.execute(
+            upsert(self._dialect, table, learner_rows(list(merged.items())), _LEARNER_KEYS)
+        )
 
     async def _upsert_ledger(
         self, session: AsyncSession, outcome: OutcomeRecord | None, states: LearnerStates
@@ -185,9 +321,8 @@ class Store(AdaptationLedger):
             table = cast(Table, OutcomeRow.__table__)
             await session.execute(upsert(dialect, table, [outcome_row(outcome)], ["run_id"]))
         if states:
-            keys = ["tenant", "task_name", "model_id"]
             table = cast(Table, LearnerStateRow.__table__)
-            await session.execute(upsert(dialect, table, learner_rows(states), keys))
+            await session.execute(upsert(dialect, table, learner_rows(states), _LEARNER_KEYS))
 
     async def get_auction(self, run_id: str, *, tenant: str = "default") -> dict[str, Any]:
         """The auction record of a run, as stored."""
@@ -226,12 +361,14 @@ class Store(AdaptationLedger):
             await self._upsert_ledger(s, None, learner_states)
 
     async def load_learner_states(
-        self, *, tenant: str | None = None
+        self, *, tenant: str | None = None, since: datetime | None = None
     ) -> list[tuple[tuple[str, str, str], dict[str, Any]]]:
-        """Every persisted posterior (of one tenant, or all)."""
+        """Every persisted posterior (of one tenant, or all; changed after ``since``)."""
         statement = select(LearnerStateRow)
         if tenant is not None:
             statement = statement.where(LearnerStateRow.tenant == tenant)
+        if since is not None:
+            statement = statement.where(LearnerStateRow.updated_at > since)
         async with self._translate_errors("load learner state"), self._sessions() as session:
             rows = (await session.execute(statement)).scalars().all()
             return [((r.tenant, r.task_name, r.model_id), r.state) for r in rows]
@@ -255,6 +392,7 @@ class Store(AdaptationLedger):
         """Up to ``limit`` runs of ``tenant``, newest first; their ``attempts`` are not loaded."""
         if limit < 0:
             raise ValueError(f"limit must be 0 or more, not {limit}")
+        await self.reap_abandoned()
         statement = select(RunRow).where(RunRow.tenant == tenant)
         if task_name is not None:
             statement = statement.where(RunRow.task_name == task_name)
@@ -441,6 +579,7 @@ def _run_row(run: RunRecord) -> RunRow:
         latency_ms=run.latency_ms,
         created_at=run.created_at,
         finished_at=run.finished_at,
+        lease_until=run.lease_until,
     )
 
 
@@ -484,6 +623,7 @@ def _run_record(row: RunRow, attempts: list[AttemptRecord]) -> RunRecord:
         latency_ms=row.latency_ms,
         created_at=row.created_at,
         finished_at=row.finished_at,
+        lease_until=row.lease_until,
         attempts=attempts,
     )
 

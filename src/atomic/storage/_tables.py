@@ -95,6 +95,8 @@ class RunRow(Base):
     latency_ms: Mapped[float] = mapped_column(sa.Double(), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    """While running: when the run counts as abandoned unless its process extends the lease."""
 
     attempts: Mapped[list[AttemptRow]] = relationship(
         back_populates="run",
@@ -107,6 +109,8 @@ class RunRow(Base):
         # `atomic runs` lists a tenant's newest runs first; the task filter narrows it.
         sa.Index("ix_runs_tenant_created_at", "tenant", "created_at"),
         sa.Index("ix_runs_task_name", "task_name"),
+        # Finding the runs whose process died looks only at running ones.
+        sa.Index("ix_runs_status", "status"),
     )
 
 
@@ -191,7 +195,7 @@ class FeedbackRow(Base):
         sa.String(), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False
     )
     task_name: Mapped[str] = mapped_column(sa.String(), nullable=False)
-    model_id: Mapped[str] = mapped_column(sa.String(), nullable=False)
+    model_id: Mapped[str | None] = mapped_column(sa.String(), nullable=True)
     kind: Mapped[str] = mapped_column(sa.String(), nullable=False)
     output: Mapped[Any] = mapped_column(json_type(), nullable=True)
     score: Mapped[float | None] = mapped_column(sa.Double(), nullable=True)

@@ -3,6 +3,7 @@
 from atomic.structured._decode import Decoded, decode
 from atomic.structured._parse import ParseFailure, parse_tolerant
 from atomic.structured._schema import OutputKind, OutputSchema, format_validation_errors
+from atomic.structured._typical import typical_output
 
 __all__ = [
     "Decoded",
@@ -12,4 +13,5 @@ __all__ = [
     "decode",
     "format_validation_errors",
     "parse_tolerant",
+    "typical_output",
 ]

@@ -117,6 +117,10 @@ class Task(Generic[In, Out]):
     """What one correct answer is worth to the caller, in USD."""
     sensitivity: Sensitivity = Sensitivity.INTERNAL
     max_output_tokens: int = 256
+    authoritative_checks: bool = False
+    """The checks decide correctness: an output that passes them counts as correct. Leave
+    off when an output can pass them and still be wrong (a plausible label, say): then only
+    feedback and ground truth count."""
     description: str = ""
     metadata: Mapping[str, Any] = field(default_factory=dict)
 

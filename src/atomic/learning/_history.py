@@ -1,11 +1,12 @@
-"""What each model has done on each task: latencies and output lengths, for bids."""
+"""What a model has done on a task lately: latencies and output lengths, for bids."""
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["History", "ModelHistory"]
+__all__ = ["ModelHistory"]
 
 _KEEP = 256
 
@@ -17,7 +18,7 @@ def _quantile(sorted_values: list[float], q: float) -> float:
 
 @dataclass
 class ModelHistory:
-    """The last few hundred calls of one model on one task."""
+    """The last few hundred calls of one model on one task (persisted with the learner)."""
 
     latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=_KEEP))
     output_tokens: deque[int] = field(default_factory=lambda: deque(maxlen=_KEEP))
@@ -28,6 +29,11 @@ class ModelHistory:
     def record(self, latency_ms: float, output_tokens: int) -> None:
         self.latencies_ms.append(latency_ms)
         self.output_tokens.append(output_tokens)
+        self._summarise()
+
+    def _summarise(self) -> None:
+        if not self.latencies_ms:
+            return
         ordered = sorted(self.latencies_ms)
         self.p50_ms = _quantile(ordered, 0.5)
         self.p95_ms = _quantile(ordered, 0.95)
@@ -37,15 +43,16 @@ class ModelHistory:
     def calls(self) -> int:
         return len(self.latencies_ms)
 
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "latency_ms": [round(v, 3) for v in self.latencies_ms],
+            "output_tokens": list(self.output_tokens),
+        }
 
-class History:
-    """ModelHistory per (tenant, task, model)."""
-
-    def __init__(self) -> None:
-        self._by_key: dict[tuple[str, str, str], ModelHistory] = {}
-
-    def get(self, key: tuple[str, str, str]) -> ModelHistory | None:
-        return self._by_key.get(key)
-
-    def record(self, key: tuple[str, str, str], latency_ms: float, output_tokens: int) -> None:
-        self._by_key.setdefault(key, ModelHistory()).record(latency_ms, output_tokens)
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> ModelHistory:
+        history = cls()
+        history.latencies_ms.extend(float(v) for v in state.get("latency_ms", []))
+        history.output_tokens.extend(int(v) for v in state.get("output_tokens", []))
+        history._summarise()
+        return history
