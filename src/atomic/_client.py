@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from atomic.adaptation import Adaptation, AdaptationStatus, FeedbackKind
+from atomic.adaptation import Adaptation, AdaptationStatus, FeedbackKind, ModelEstimate
 from atomic.exchange import AuctionRecord, Exchange, Objective, Result
 from atomic.models import Model
 from atomic.models._registry import ModelRegistry, default_registry
@@ -171,9 +171,17 @@ class Atomic:
         )
 
     async def task_status(self, task: str) -> AdaptationStatus:
-        """What a task has learned: memory, classifier, win shares (``atomic task show``)."""
+        """What a task has learned: memory, classifier, win shares, and what each model's
+        bid rests on (``atomic task show``)."""
         self.tasks.get(task)
-        return await self.adaptation.status(task, tenant=self.settings.tenant)
+        status = await self.adaptation.status(task, tenant=self.settings.tenant)
+        learner = self.exchange.learner
+        for model in self.registry:
+            if model.card.tasks is not None and task not in model.card.tasks:
+                continue
+            estimate = learner.estimate((self.settings.tenant, task, model.id), model.card, None)
+            status.estimates.append(ModelEstimate(model.id, estimate.mean, estimate.source))
+        return status
 
     async def explain(self, run_id: str) -> AuctionRecord:
         """The auction behind a run: every bid, exclusion and reason."""

@@ -164,6 +164,9 @@ async def test_valid_outputs_alone_never_lift_p_correct_above_the_prior(
         assert bid is not None
         assert bid.p_success <= 0.6
         assert bid.p_source.startswith("no correctness feedback yet: prior 0.60 × validity")
+        [shown] = (await atomic.task_status("priority")).estimates  # `atomic task show`
+        assert shown.model_id == "fn:high"
+        assert shown.source.startswith("no correctness feedback yet: prior 0.60 × validity")
         await atomic.record_feedback(result.run_id, "incorrect", source="human")
         judged = await atomic.run(priority, {"text": "my mouse wheel is broken again"})
         after = (await atomic.explain(judged.run_id)).bid("fn:high")

@@ -6,6 +6,7 @@ from atomic.adaptation._adaptation import (
     AdaptationStatus,
     ClassifierStatus,
     Demonstration,
+    ModelEstimate,
 )
 from atomic.adaptation._classifier import Prediction, TextClassifier
 from atomic.adaptation._feedback import FeedbackKind, FeedbackSource, reward_of, trust_of
@@ -24,6 +25,7 @@ __all__ = [
     "LearnedModel",
     "LexicalIndex",
     "MemoryChange",
+    "ModelEstimate",
     "Prediction",
     "TaskMemory",
     "TextClassifier",

@@ -17,7 +17,13 @@ from atomic.storage import AdaptationStateRecord, MemoryRecord, Store, utcnow
 from atomic.structured import OutputKind
 from atomic.tasks import Example, Task, TaskCatalog
 
-__all__ = ["Adaptation", "AdaptationStatus", "ClassifierStatus", "Demonstration"]
+__all__ = [
+    "Adaptation",
+    "AdaptationStatus",
+    "ClassifierStatus",
+    "Demonstration",
+    "ModelEstimate",
+]
 
 MIN_SIMILARITY = 0.1
 """Examples less similar than this (sharing a stop word or two) would only be noise."""
@@ -46,6 +52,15 @@ class ClassifierStatus:
 
 
 @dataclass(frozen=True)
+class ModelEstimate:
+    """What the exchange believes of one model on the task, and what the belief rests on."""
+
+    model_id: str
+    p_correct: float
+    source: str
+
+
+@dataclass(frozen=True)
 class AdaptationStatus:
     """What one task has learned for one tenant (``atomic task show``)."""
 
@@ -57,6 +72,7 @@ class AdaptationStatus:
     memory_by_source: dict[str, int]
     classifier: ClassifierStatus | None
     win_shares: dict[str, int] = field(default_factory=dict)
+    estimates: list[ModelEstimate] = field(default_factory=list)
 
 
 class Adaptation:

@@ -122,6 +122,12 @@ def status_view(status: AdaptationStatus) -> RenderableType:
             f"{classifier.model_id} v{classifier.version}, trained on "
             f"{classifier.trained_on:,} examples; {accuracy}",
         )
+    beliefs = Table(title="What each model's bid rests on (P(correct) = correctness × validity)")
+    beliefs.add_column("model", no_wrap=True)
+    beliefs.add_column("P(correct)", justify="right")
+    beliefs.add_column("evidence")
+    for estimate in status.estimates:
+        beliefs.add_row(estimate.model_id, f"{estimate.p_correct:.2f}", estimate.source)
     shares = Table(title="Winners of the last 500 successful runs")
     shares.add_column("model")
     shares.add_column("runs", justify="right")
@@ -129,7 +135,12 @@ def status_view(status: AdaptationStatus) -> RenderableType:
     total = sum(status.win_shares.values())
     for model_id, count in sorted(status.win_shares.items(), key=lambda kv: -kv[1]):
         shares.add_row(model_id, f"{count:,}", f"{count / total:.0%}")
-    return Group(summary, shares) if total else summary
+    parts: list[RenderableType] = [summary]
+    if status.estimates:
+        parts.append(beliefs)
+    if total:
+        parts.append(shares)
+    return Group(*parts)
 
 
 @task_app.command("show")
