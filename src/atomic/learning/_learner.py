@@ -237,10 +237,10 @@ class Learner:
         process has learned, read under a lock) with ``observations`` applied. The
         in-memory state becomes that too."""
         for key in {o.key for o in observations}:
+            # A key no process has written yet keeps what this one holds: the prior, or
+            # outcomes taught with `observe` and not saved yet.
             if key in stored:
                 self.load(key, stored[key])
-            else:
-                self._states.pop(key, None)
         for observation in observations:
             self.observe(observation, cards.get(observation.key))
         keys = sorted({o.key for o in observations})
