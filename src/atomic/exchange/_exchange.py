@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
@@ -23,6 +22,15 @@ from atomic.errors import (
     ModelError,
     NoEligibleModelError,
     OutputValidationError,
+)
+from atomic.events import (
+    AttemptFinished,
+    AuctionCleared,
+    BreakerChanged,
+    BudgetPaced,
+    EventBus,
+    RunRefused,
+    RunSettled,
 )
 from atomic.exchange._auction import (
     _PROPENSITY_DRAWS,
@@ -39,13 +47,14 @@ from atomic.exchange._feedback import record_feedback
 from atomic.exchange._health import Health
 from atomic.exchange._objectives import Objective
 from atomic.exchange._pacing import Budget, Pacer
-from atomic.exchange._record import AttemptSummary, AuctionRecord, BidRecord, ExampleUse
+from atomic.exchange._record import AuctionRecord, BidRecord, ExampleUse
+from atomic.exchange._recorder import StoreRecorder
+from atomic.exchange._turns import Turns, as_atomic, attempt_record, cascade_error, summary
 from atomic.learning import Learner, Observation
-from atomic.models import Model, ModelCard, Usage
+from atomic.models import Model, Usage
 from atomic.models._registry import ModelRegistry
-from atomic.settings import AtomicSettings, PromptStorage
+from atomic.settings import AtomicSettings
 from atomic.storage import (
-    AttemptRecord,
     FeedbackRecord,
     LearnerMerge,
     OutcomeRecord,
@@ -79,52 +88,9 @@ class Result(Generic[Out]):
     latency_ms: float
 
 
-def _attempt_record(
-    run_id: str, attempt: Attempt, storage: PromptStorage, price: dict[str, Any]
-) -> AttemptRecord:
-    prompt = json.dumps([m.model_dump() for m in attempt.messages], ensure_ascii=False)
-    response = attempt.response
-    return AttemptRecord(
-        run_id=run_id,
-        index=attempt.index,
-        model_id=attempt.model_id,
-        strategy=attempt.strategy.value,
-        prompt=prompt if storage is PromptStorage.FULL else None,
-        prompt_sha256=hashlib.sha256(prompt.encode()).hexdigest(),
-        raw_output=response.text if response else None,
-        parsed_output=attempt.decoded.parsed if attempt.decoded else None,
-        validation_errors=attempt.errors,
-        input_tokens=response.usage.input_tokens if response else 0,
-        output_tokens=response.usage.output_tokens if response else 0,
-        cost_usd=response.cost_usd if response else 0.0,
-        price=price,
-        latency_ms=attempt.latency_ms,
-        error_code=attempt.error.code if attempt.error else None,
-        error_message=attempt.error.message if attempt.error else None,
-    )
-
-
 def input_text(data: Mapping[str, Any]) -> str:
     """The text an input is bid on and learned from: its stored JSON, compact."""
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-
-
-@dataclass
-class _Turns:
-    """What the cascade of one run did: attempts, per-model outcomes, what was learned."""
-
-    task: Task[Any, Any]
-    attempts: list[Attempt] = field(default_factory=list)
-    observations: list[Observation] = field(default_factory=list)
-    cards: dict[tuple[str, str, str], ModelCard] = field(default_factory=dict)
-    errors: list[tuple[str, AtomicError]] = field(default_factory=list)
-    output: Any = None
-    served: Model | None = None
-    outcome: OutcomeRecord | None = None
-
-    @property
-    def spent(self) -> float:
-        return sum(a.response.cost_usd for a in self.attempts if a.response)
 
 
 class Exchange:
@@ -156,6 +122,9 @@ class Exchange:
         self.settings = settings
         self.learner = learner or Learner(seed=seed)
         self.health = health or Health()
+        self.events = EventBus()
+        """Every stage's events; the store is its durable subscriber."""
+        self.events.subscribe(StoreRecorder(store), durable=True)
         self._policies: dict[str, TaskPolicy] = {}
         self._pacers: dict[tuple[str, str], Pacer] = {}
         self._rng = np.random.default_rng(seed)
@@ -274,8 +243,8 @@ class Exchange:
         examples = self._demonstrations(tenant, task, stored_input, record)
         record.run_id = run.id
         run.lease_until = utcnow() + timedelta(seconds=self.settings.run_lease_s)
-        await self.store.start_run(run, auction=record.model_dump(mode="json"))
-        turns = _Turns(task)
+        await self.events.publish(AuctionCleared(run, record))
+        turns = Turns(task)
         try:
             async with self._leased(run.id):
                 await self._cascade(
@@ -284,14 +253,14 @@ class Exchange:
                 )  # fmt: skip
         except Exception as exc:
             # Not a model's failure (those end a turn): the run still ends, with this error.
-            await self._settle(run, record, turns, start, RunStatus.FAILED, _as_atomic(exc))
+            await self._settle(run, record, turns, start, RunStatus.FAILED, as_atomic(exc))
             raise
         except BaseException:
             # Cancelled or interrupted (Ctrl-C): the run ends now, with what it had.
             await asyncio.shield(self._settle(run, record, turns, start, RunStatus.ABANDONED))
             raise
         if turns.served is None:
-            error = self._cascade_error(task, run, turns)
+            error = cascade_error(task, run, turns)
             await self._settle(run, record, turns, start, RunStatus.FAILED, error)
             raise error
         await self._settle(run, record, turns, start, RunStatus.SUCCEEDED)
@@ -348,7 +317,7 @@ class Exchange:
         run.error = error.to_dict()
         run.latency_ms = (time.perf_counter() - start) * 1000
         run.finished_at = utcnow()
-        await self.store.record_run(run, auction=record.model_dump(mode="json"))
+        await self.events.publish(RunRefused(run, record))
         raise error
 
     @contextlib.asynccontextmanager
@@ -379,7 +348,7 @@ class Exchange:
         policy: TaskPolicy,
         record: AuctionRecord,
         ranked: Sequence[Model],
-        turns: _Turns,
+        turns: Turns,
         examples: Sequence[Any],
         *,
         max_cost_usd: float | None,
@@ -404,39 +373,51 @@ class Exchange:
                     candidate,
                     max_attempts=self.settings.max_attempts,
                     examples=examples,
-                    on_attempt=self._collector(turns.attempts),
+                    on_attempt=self._collector(call, record.run_id, turns.attempts),
                     first_index=before,
                     tenant=call.tenant,
                 )
             except OutputValidationError as exc:
+                await self._record_health(candidate)
                 self._learn(call, candidate, turns, before, valid=False)
                 turns.errors.append((candidate.id, exc))
-                record.cascade.append(_summary(candidate, exc.code, turns.attempts[before:]))
+                record.cascade.append(summary(candidate, exc.code, turns.attempts[before:]))
                 continue
             except ModelError as exc:
-                self._unavailable(candidate, exc, record.bids[rank], task)
+                await self._record_health(candidate, exc, record.bids[rank], task)
                 self._learn(call, candidate, turns, before, valid=None)
                 turns.errors.append((candidate.id, exc))
-                record.cascade.append(_summary(candidate, exc.code, turns.attempts[before:]))
+                record.cascade.append(summary(candidate, exc.code, turns.attempts[before:]))
                 continue
+            await self._record_health(candidate)
             self._learn(call, candidate, turns, before, valid=True)
             turns.output, turns.served = outcome.output, candidate
-            record.cascade.append(_summary(candidate, "succeeded", turns.attempts[before:]))
+            record.cascade.append(summary(candidate, "succeeded", turns.attempts[before:]))
             return
 
-    def _unavailable(
-        self, model: Model, error: ModelError, bid: BidRecord, task: Task[Any, Any]
+    async def _record_health(
+        self,
+        model: Model,
+        error: ModelError | None = None,
+        bid: BidRecord | None = None,
+        task: Task[Any, Any] | None = None,
     ) -> None:
-        """A model that could not answer: its health learns, never its quality posteriors."""
-        self.health.record(model.id, ok=False)
-        if isinstance(error, ContextWindowExceededError):
+        """Whether the model answered at all. One that could not (``error``): its health
+        learns, never its quality posteriors; a window its server refused is remembered."""
+        before = self.health.state(model.id)
+        self.health.record(model.id, ok=error is None)
+        if isinstance(error, ContextWindowExceededError) and bid is not None and task:
             self.health.refused_window(model.id, bid.input_tokens + task.max_output_tokens)
+        after = self.health.state(model.id)
+        if after is not before and self.events.observed:
+            availability = self.health.availability(model.id)
+            await self.events.publish(BreakerChanged(model.id, after.value, availability))
 
     def _learn(
         self,
         call: AuctionInput,
         model: Model,
-        turns: _Turns,
+        turns: Turns,
         before: int,
         *,
         valid: bool | None,
@@ -448,7 +429,6 @@ class Exchange:
         turns.cards[key] = model.card
         mine = turns.attempts[before:]
         if valid is not None:
-            self.health.record(model.id, ok=True)
             x = self._features_for_learning(call)
             turns.observations.append(Observation(key, "validity", float(valid), x=x))
             if valid and call.task.authoritative_checks:
@@ -472,32 +452,11 @@ class Exchange:
                     )
                 )
 
-    def _cascade_error(self, task: Task[Any, Any], run: RunRecord, turns: _Turns) -> AtomicError:
-        """The error a failed cascade raises: the last model's, naming every model tried."""
-        tried = [
-            {"model_id": model_id, "code": exc.code, "message": exc.message}
-            for model_id, exc in turns.errors
-        ]
-        if turns.errors:
-            error = turns.errors[-1][1]
-            if len(turns.errors) > 1:
-                others = "; ".join(f"{t['model_id']}: {t['code']}" for t in tried[:-1])
-                error.message = f"{error.message} (also tried {others})"
-        else:
-            error = NoEligibleModelError(
-                f"the cascade for task {task.name!r} stopped before any model succeeded",
-                hint="raise deadline_s or max_cost_usd",
-                context={"task": task.name},
-            )
-        error.context["run_id"] = run.id
-        error.context["tried"] = tried
-        return error
-
     async def _settle(
         self,
         run: RunRecord,
         record: AuctionRecord,
-        turns: _Turns,
+        turns: Turns,
         start: float,
         status: RunStatus,
         error: AtomicError | None = None,
@@ -514,6 +473,12 @@ class Exchange:
         pacer = self.pacer(run.task_name, run.tenant)
         if pacer is not None:
             pacer.record(run.cost_usd)
+            if self.events.observed:
+                await self.events.publish(
+                    BudgetPaced(
+                        run.tenant, run.task_name, pacer.spent, pacer.remaining, pacer.multiplier
+                    )
+                )
         outcome = None
         if status is RunStatus.SUCCEEDED and turns.served is not None:
             run.model_id = turns.served.id
@@ -542,18 +507,13 @@ class Exchange:
                 keys=[o.key for o in observations],
                 merge=lambda stored: self.learner.merge(stored, observations, cards),
             )
-        await self.store.finish_run(
-            run,
-            attempts=[
-                _attempt_record(run.id, a, self.settings.prompt_storage, prices[a.model_id])
-                for a in turns.attempts
-            ],
-            auction=record.model_dump(mode="json"),
-            outcome=outcome,
-            learning=learning,
-        )
+        attempts = [
+            attempt_record(run.id, a, self.settings.prompt_storage, prices[a.model_id])
+            for a in turns.attempts
+        ]
+        await self.events.publish(RunSettled(run, record, attempts, outcome, learning))
 
-    def _tried(self, turns: _Turns) -> list[Model]:
+    def _tried(self, turns: Turns) -> list[Model]:
         ids = {a.model_id for a in turns.attempts}
         return [self.registry.get(model_id) for model_id in ids]
 
@@ -660,11 +620,15 @@ class Exchange:
             )
         return np.column_stack(columns)
 
-    def _collector(self, attempts: list[Attempt]) -> Any:
+    def _collector(self, call: AuctionInput, run_id: str, attempts: list[Attempt]) -> Any:
         # Attempts are written with the run's end, in one transaction: a round trip per
         # attempt would be most of a fast call's cost. The run row itself is written first.
         async def collect(attempt: Attempt) -> None:
             attempts.append(attempt)
+            if self.events.observed:
+                await self.events.publish(
+                    AttemptFinished(run_id, call.tenant, call.task.name, attempt)
+                )
 
         return collect
 
@@ -748,23 +712,3 @@ class Exchange:
         return await record_feedback(
             self, run_id, FeedbackKind.SCORE, score=value, source=source, tenant=tenant
         )
-
-
-def _as_atomic(exc: Exception) -> AtomicError:
-    if isinstance(exc, AtomicError):
-        return exc
-    return AtomicError(
-        f"the call failed unexpectedly: {type(exc).__name__}: {exc}",
-        hint="this is a bug or an unexpected condition; the run is stored as failed",
-        context={"type": type(exc).__name__},
-    )
-
-
-def _summary(model: Model, outcome: str, mine: Sequence[Attempt]) -> AttemptSummary:
-    return AttemptSummary(
-        model_id=model.id,
-        outcome=outcome,
-        attempts=len(mine),
-        cost_usd=sum(a.response.cost_usd for a in mine if a.response),
-        latency_ms=sum(a.latency_ms for a in mine),
-    )

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from atomic.adaptation import FeedbackKind, FeedbackSource, input_key, reward_of
 from atomic.adaptation._feedback import REMEMBER_SCORE, feedback_id
 from atomic.errors import FeedbackConflictError, FeedbackError
+from atomic.events import FeedbackApplied
 from atomic.storage import FeedbackRecord, FeedbackWrite, MemoryRecord, RunStatus
 from atomic.structured import format_validation_errors
 from atomic.tasks import Task
@@ -206,6 +207,7 @@ async def record_feedback(
             state=state,
         )
     )
+    await exchange.events.publish(FeedbackApplied(record))
     # Accepted and persisted; retraining may take a moment and is recorded on its own.
     if adaptation is not None and task is not None and await adaptation.refit(tenant, task.name):
         await exchange.store.save_adaptation(state=adaptation.state_record(tenant, task.name))
