@@ -4,6 +4,7 @@ from atomic.storage._adaptation_ledger import FeedbackWrite
 from atomic.storage._records import (
     AdaptationStateRecord,
     AttemptRecord,
+    ClassifierRecord,
     FeedbackRecord,
     MemoryRecord,
     OutcomeRecord,
@@ -17,6 +18,7 @@ from atomic.storage._store import Store
 __all__ = [
     "AdaptationStateRecord",
     "AttemptRecord",
+    "ClassifierRecord",
     "FeedbackRecord",
     "FeedbackWrite",
     "MemoryRecord",

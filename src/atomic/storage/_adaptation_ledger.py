@@ -1,4 +1,5 @@
-"""The store's adaptation records: feedback, task memories and adaptation switches."""
+"""The store's adaptation records: feedback, task memories, adaptation switches and trained
+classifiers."""
 
 from __future__ import annotations
 
@@ -13,11 +14,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from atomic.storage._ledger import LearnerStates, upsert
 from atomic.storage._records import (
     AdaptationStateRecord,
+    ClassifierRecord,
     FeedbackRecord,
     MemoryRecord,
     OutcomeRecord,
 )
-from atomic.storage._tables import AdaptationStateRow, FeedbackRow, MemoryRow, RunRow
+from atomic.storage._tables import (
+    AdaptationStateRow,
+    ClassifierRow,
+    FeedbackRow,
+    MemoryRow,
+    RunRow,
+)
 
 __all__ = ["AdaptationLedger", "FeedbackWrite"]
 
@@ -104,11 +112,26 @@ class AdaptationLedger:
         forget: Sequence[str] = (),
         state: AdaptationStateRecord | None = None,
         learner_states: LearnerStates = (),
+        classifier: ClassifierRecord | None = None,
     ) -> None:
-        """Write memory changes and a task's adaptation state, in one transaction."""
+        """Write memory changes, a task's adaptation state and its newly trained classifier,
+        in one transaction."""
         async with self._translate_errors("save adaptation state"), self._sessions.begin() as s:
             await self._write_memory(s, remember, forget, state)
             await self._upsert_ledger(s, None, learner_states)
+            if classifier is not None:
+                table = cast(Table, ClassifierRow.__table__)
+                row = ClassifierRow(**classifier.model_dump())
+                await s.execute(upsert(self._dialect, table, [row], ["tenant", "task_name"]))
+
+    async def load_classifiers(self, *, tenant: str | None = None) -> list[ClassifierRecord]:
+        """Every saved classifier (of one tenant, or all)."""
+        statement = select(ClassifierRow)
+        if tenant is not None:
+            statement = statement.where(ClassifierRow.tenant == tenant)
+        async with self._translate_errors("load classifiers"), self._sessions() as session:
+            rows = (await session.execute(statement)).scalars().all()
+            return [ClassifierRecord.model_validate(r, from_attributes=True) for r in rows]
 
     async def _write_memory(
         self,
@@ -135,13 +158,18 @@ class AdaptationLedger:
             await session.execute(upsert(self._dialect, table, [row], ["tenant", "task_name"]))
 
     async def clear_memory(self, task_name: str, *, tenant: str = "default") -> int:
-        """Delete a task's memory; returns how many examples went."""
+        """Delete a task's memory and the classifier trained on it; returns how many
+        examples went."""
         statement = delete(MemoryRow).where(
             MemoryRow.tenant == tenant, MemoryRow.task_name == task_name
+        )
+        classifier = delete(ClassifierRow).where(
+            ClassifierRow.tenant == tenant, ClassifierRow.task_name == task_name
         )
         action = f"clear the memory of {task_name!r}"
         async with self._translate_errors(action), self._sessions.begin() as session:
             result = await session.execute(statement)
+            await session.execute(classifier)
             return int(cast(Any, result).rowcount or 0)
 
     async def load_memory(self, *, tenant: str | None = None) -> list[MemoryRecord]:
