@@ -174,11 +174,15 @@ class AdaptationLedger:
 
     async def load_memory(self, *, tenant: str | None = None) -> list[MemoryRecord]:
         """Every remembered example (of one tenant, or all), oldest update first."""
-        statement = select(MemoryRow).order_by(MemoryRow.updated_at, MemoryRow.id)
+        # Plain rows, not ORM objects: every open reads thousands, and building an ORM
+        # instance for each cost more than reading it.
+        table = cast(Table, MemoryRow.__table__)
+        statement = select(table).order_by(table.c.updated_at, table.c.id)
         if tenant is not None:
-            statement = statement.where(MemoryRow.tenant == tenant)
+            statement = statement.where(table.c.tenant == tenant)
         async with self._translate_errors("load task memories"), self._sessions() as session:
-            return [_memory_record(r) for r in (await session.execute(statement)).scalars()]
+            rows = (await session.execute(statement)).mappings().all()
+        return [MemoryRecord.model_validate(dict(row)) for row in rows]
 
     async def load_adaptation_states(self) -> list[AdaptationStateRecord]:
         async with self._translate_errors("load adaptation state"), self._sessions() as session:
@@ -218,7 +222,3 @@ def _feedback_record(row: FeedbackRow) -> FeedbackRecord:
 def _memory_row(record: MemoryRecord) -> MemoryRow:
     jsonable = {key: to_jsonable_python(getattr(record, key)) for key in ("input", "output")}
     return MemoryRow(**{**record.model_dump(), **jsonable})
-
-
-def _memory_record(row: MemoryRow) -> MemoryRecord:
-    return MemoryRecord.model_validate(row, from_attributes=True)
