@@ -84,6 +84,17 @@ async def test_a_classifier_saved_in_the_store_predicts_exactly_as_before(store_
         assert np.array_equal(_probabilities(loaded, text), _probabilities(trained, text))
 
 
+def test_a_two_label_classifier_round_trips_too() -> None:
+    # Two labels make scikit-learn keep one row of coefficients instead of one per label.
+    pairs = [(t, label) for t, label in _labelled(60) if label != "atm_fee"]
+    trained = TextClassifier(min_examples=10)
+    trained.fit([t for t, _ in pairs], [label for _, label in pairs])
+    loaded = TextClassifier(min_examples=10)
+    loaded.load(trained.dump(), version=1, trained_on=len(pairs))
+    for text in QUERIES:
+        assert np.array_equal(_probabilities(loaded, text), _probabilities(trained, text))
+
+
 def _settings(tmp_path: Path, store_url: str) -> AtomicSettings:
     return AtomicSettings(
         home=tmp_path, database_url=store_url, local_models=[], classifier_min_examples=10
