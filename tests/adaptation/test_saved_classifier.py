@@ -12,6 +12,7 @@ from typing import Literal
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 from pydantic import BaseModel
 
 from atomic import Atomic, AtomicSettings, Task
@@ -168,9 +169,7 @@ async def test_a_database_without_a_saved_classifier_retrains_once_and_saves_it(
         await atomic.remember("intent", [({"text": t}, label) for t, label in _labelled(30)])
         # As a database from before classifiers were saved: memory, and no classifier row.
         async with atomic.store.engine.begin() as connection:
-            from sqlalchemy import text
-
-            await connection.execute(text("DELETE FROM classifiers"))
+            await connection.execute(sa.text("DELETE FROM classifiers"))
     fits = _FitCounter(monkeypatch)
     for _ in range(2):
         async with await _open(settings) as reopened:
