@@ -208,7 +208,12 @@ async def record_feedback(
         )
     )
     await exchange.events.publish(FeedbackApplied(record))
-    # Accepted and persisted; retraining may take a moment and is recorded on its own.
-    if adaptation is not None and task is not None and await adaptation.refit(tenant, task.name):
-        await exchange.store.save_adaptation(state=adaptation.state_record(tenant, task.name))
+    # Accepted and persisted; retraining may take a moment and is saved on its own, the new
+    # weights with it, so the next process loads them instead of retraining.
+    if adaptation is not None and task is not None:
+        refitted = await adaptation.refit(tenant, task.name)
+        if refitted is not None:
+            await exchange.store.save_adaptation(
+                state=adaptation.state_record(tenant, task.name), classifier=refitted
+            )
     return record

@@ -71,7 +71,6 @@ class ModelRegistry:
 def default_registry(settings: AtomicSettings) -> ModelRegistry:
     """The built-in local models named in settings, plus any OpenAI-compatible models."""
     from atomic.models._local import builtin_local_model
-    from atomic.models._openai import OpenAICompatModel
 
     registry = ModelRegistry()
     for model_id in settings.local_models:
@@ -83,6 +82,9 @@ def default_registry(settings: AtomicSettings) -> ModelRegistry:
             context={"variable": "ATOMIC_OPENAI_BASE_URL"},
         )
     for name in settings.openai_models:
+        # Only here: httpx (and the rich and click it imports) is for remote models.
+        from atomic.models._openai import OpenAICompatModel
+
         assert settings.openai_base_url is not None
         registry.add(
             OpenAICompatModel(
