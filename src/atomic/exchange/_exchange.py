@@ -33,16 +33,11 @@ from atomic.events import (
     RunSettled,
 )
 from atomic.exchange._auction import (
-    _PROPENSITY_DRAWS,
     AuctionInput,
     TaskPolicy,
-    assessed_draws,
-    clear,
-    collect_bids,
-    cost_cap_exclusions,
-    eligibility,
     propensity,
 )
+from atomic.exchange._auctioneer import Auctioneer
 from atomic.exchange._feedback import record_feedback
 from atomic.exchange._health import Health
 from atomic.exchange._objectives import Objective
@@ -63,7 +58,6 @@ from atomic.storage import (
     Store,
     utcnow,
 )
-from atomic.structured import typical_output
 from atomic.tasks import Attempt, Task, attempt_model
 
 __all__ = ["Exchange", "Result", "input_text"]
@@ -128,7 +122,7 @@ class Exchange:
         self._policies: dict[str, TaskPolicy] = {}
         self._pacers: dict[tuple[str, str], Pacer] = {}
         self._rng = np.random.default_rng(seed)
-        self._output_tokens: dict[tuple[str, str, str], tuple[float, str]] = {}
+        self.auctioneer = Auctioneer(registry, self.learner, self.health, self._rng)
         self._synced_at = -float("inf")
         self._synced_wall: datetime | None = None
 
@@ -238,7 +232,7 @@ class Exchange:
             call.exploration,
             task.value_usd,
             self._rng,
-            draws=self._redraws(call, record.bids),
+            draws=self.auctioneer.propensity_draws(call, record.bids),
         )
         examples = self._demonstrations(tenant, task, stored_input, record)
         record.run_id = run.id
@@ -357,6 +351,7 @@ class Exchange:
     ) -> None:
         """The winner's turn, then the next bids' while they fail and the caps allow."""
         pacer = self.pacer(task.name, call.tenant)
+        x = self._features_for_learning(call)
         for rank, candidate in enumerate(ranked[: policy.max_cascade]):
             if rank and deadline_s is not None and time.perf_counter() - start > deadline_s:
                 break
@@ -379,18 +374,22 @@ class Exchange:
                 )
             except OutputValidationError as exc:
                 await self._record_health(candidate)
-                self._learn(call, candidate, turns, before, valid=False)
+                turns.observe(
+                    call, candidate, before, valid=False, x=self._features_for_learning(call)
+                )
                 turns.errors.append((candidate.id, exc))
                 record.cascade.append(summary(candidate, exc.code, turns.attempts[before:]))
                 continue
             except ModelError as exc:
                 await self._record_health(candidate, exc, record.bids[rank], task)
-                self._learn(call, candidate, turns, before, valid=None)
+                turns.observe(
+                    call, candidate, before, valid=None, x=self._features_for_learning(call)
+                )
                 turns.errors.append((candidate.id, exc))
                 record.cascade.append(summary(candidate, exc.code, turns.attempts[before:]))
                 continue
             await self._record_health(candidate)
-            self._learn(call, candidate, turns, before, valid=True)
+            turns.observe(call, candidate, before, valid=True, x=x)
             turns.output, turns.served = outcome.output, candidate
             record.cascade.append(summary(candidate, "succeeded", turns.attempts[before:]))
             return
@@ -412,45 +411,6 @@ class Exchange:
         if after is not before and self.events.observed:
             availability = self.health.availability(model.id)
             await self.events.publish(BreakerChanged(model.id, after.value, availability))
-
-    def _learn(
-        self,
-        call: AuctionInput,
-        model: Model,
-        turns: Turns,
-        before: int,
-        *,
-        valid: bool | None,
-    ) -> None:
-        """Observations of one model's turn: its validity (``None`` when it could not answer,
-        which is the health's business), correctness when the task's checks decide it, and
-        its calls' latency and output length."""
-        key = (call.tenant, call.task.name, model.id)
-        turns.cards[key] = model.card
-        mine = turns.attempts[before:]
-        if valid is not None:
-            x = self._features_for_learning(call)
-            turns.observations.append(Observation(key, "validity", float(valid), x=x))
-            if valid and call.task.authoritative_checks:
-                turns.observations.append(Observation(key, "correctness", 1.0, x=x))
-                turns.outcome = OutcomeRecord(
-                    run_id="",
-                    tenant=call.tenant,
-                    task_name=call.task.name,
-                    model_id=model.id,
-                    reward=1.0,
-                    source="check",
-                )
-        for attempt in mine:
-            if attempt.response is not None:
-                turns.observations.append(
-                    Observation(
-                        key,
-                        "history",
-                        latency_ms=attempt.latency_ms,
-                        output_tokens=attempt.response.usage.output_tokens,
-                    )
-                )
 
     async def _settle(
         self,
@@ -517,108 +477,11 @@ class Exchange:
         ids = {a.model_id for a in turns.attempts}
         return [self.registry.get(model_id) for model_id in ids]
 
-    def expected_output_tokens(self, task: Task[Any, Any], model: Model) -> tuple[float, str]:
-        """Output tokens a bid expects before the model has history on the task: those of a
-        typical output of the task's type (the longest label and the JSON around it, say)."""
-        key = (task.name, task.version, model.id)
-        known = self._output_tokens.get(key)
-        if known is None:
-            sample = typical_output(task.schema.wire_schema)
-            counted = model.count_tokens(sample)
-            tokens = float(counted if counted is not None else max(len(sample) // 4, 1))
-            known = (
-                min(tokens, float(task.max_output_tokens)),
-                f"typical {task.kind.value} output ({len(sample)} characters)",
-            )
-            self._output_tokens[key] = known
-        return known
-
     def auction(
         self, call: AuctionInput, candidates: Sequence[Model]
     ) -> tuple[AuctionRecord, list[Model]]:
         """Eligibility, bids and clearing: the ranked models to try, and the record."""
-        task = call.task
-        overhead = 20 * (1 + 2 * len(task.examples)) + len(task.instructions) // 4
-        estimated = (len(call.text) // 4 + overhead, "estimate: 4 characters a token")
-        tokens = {}
-        for model in candidates:
-            counted = model.count_tokens(call.text)
-            tokens[model.card.id] = (
-                estimated if counted is None else (counted + overhead, "tokenizer")
-            )
-        allowed, exclusions = eligibility(call, candidates, self.health, tokens)
-        pacer = self.pacer(task.name, call.tenant)
-        multiplier = pacer.multiplier if pacer else 1.0
-        for model in allowed:
-            assessed = model.assess(task.name, call.tenant, dict(call.data))
-            if assessed is not None:
-                call.assessments[model.id] = assessed
-        output_tokens = {m.id: self.expected_output_tokens(task, m) for m in allowed}
-        bids = collect_bids(
-            call,
-            allowed,
-            self.learner,
-            self.health,
-            tokens,
-            output_tokens,
-            multiplier,
-            call.assessments,
-        )
-        bids, capped = cost_cap_exclusions(bids, call.max_cost_usd, pacer)
-        exclusions += capped
-        cleared = clear(call.objective, bids)
-        ranked = cleared.ranked
-        winner = ranked[0].model_id if ranked else None
-        record = AuctionRecord.model_construct(
-            run_id="",
-            tenant=call.tenant,
-            task_name=task.name,
-            objective={"kind": call.objective.kind, **call.objective.params()},
-            value_usd=task.value_usd,
-            exploration=call.exploration,
-            contextual=call.features is not None,
-            bids=ranked,
-            exclusions=exclusions,
-            winner=winner,
-            runner_up=ranked[1].model_id if len(ranked) > 1 else None,
-            margin=cleared.margin,
-            propensity=0.0,  # filled in by `run`, off the auction's critical path
-            pacing_multiplier=multiplier,
-            budget_remaining_usd=pacer.remaining if pacer else None,
-            cascade=[],
-            served_by=None,
-            # Every field given: a default_factory left to model_construct costs pydantic an
-            # inspect.signature() of the factory per call (about 0.6 ms for `list`).
-            examples=[],
-            created_at=utcnow(),
-        )
-        by_id = {m.id: m for m in allowed}
-        return record, [by_id[b.model_id] for b in ranked]
-
-    def _redraws(self, call: AuctionInput, bids: Sequence[BidRecord]) -> Any:
-        """Fresh draws of every bid from the learner's own sampling distribution, so the
-        logged propensity is that of the policy which chose (off-policy estimates need it)."""
-        if call.exploration <= 0 or len(bids) < 2:
-            return None
-        columns = []
-        for bid in bids:
-            assessed = call.assessments.get(bid.model_id)
-            if assessed is not None:
-                columns.append(
-                    assessed_draws(assessed, call.exploration, _PROPENSITY_DRAWS, self._rng)
-                )
-                continue
-            columns.append(
-                self.learner.draws(
-                    (call.tenant, call.task.name, bid.model_id),
-                    self.registry.get(bid.model_id).card,
-                    call.features,
-                    call.exploration,
-                    _PROPENSITY_DRAWS,
-                    self._rng,
-                )
-            )
-        return np.column_stack(columns)
+        return self.auctioneer.hold(call, candidates, self.pacer(call.task.name, call.tenant))
 
     def _collector(self, call: AuctionInput, run_id: str, attempts: list[Attempt]) -> Any:
         # Attempts are written with the run's end, in one transaction: a round trip per

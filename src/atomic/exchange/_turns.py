@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from atomic.errors import AtomicError, NoEligibleModelError
+from atomic.exchange._auction import AuctionInput
 from atomic.exchange._record import AttemptSummary
 from atomic.learning import Observation
 from atomic.models import Model, ModelCard
@@ -35,6 +36,37 @@ class Turns:
     @property
     def spent(self) -> float:
         return sum(a.response.cost_usd for a in self.attempts if a.response)
+
+    def observe(
+        self, call: AuctionInput, model: Model, before: int, *, valid: bool | None, x: Any
+    ) -> None:
+        """What one model's turn (its attempts from ``before`` on) taught: its validity
+        (``None`` when it could not answer, which is the health's business), correctness
+        when the task's checks decide it, and its calls' latency and output length."""
+        key = (call.tenant, call.task.name, model.id)
+        self.cards[key] = model.card
+        if valid is not None:
+            self.observations.append(Observation(key, "validity", float(valid), x=x))
+            if valid and call.task.authoritative_checks:
+                self.observations.append(Observation(key, "correctness", 1.0, x=x))
+                self.outcome = OutcomeRecord(
+                    run_id="",
+                    tenant=call.tenant,
+                    task_name=call.task.name,
+                    model_id=model.id,
+                    reward=1.0,
+                    source="check",
+                )
+        for attempt in self.attempts[before:]:
+            if attempt.response is not None:
+                self.observations.append(
+                    Observation(
+                        key,
+                        "history",
+                        latency_ms=attempt.latency_ms,
+                        output_tokens=attempt.response.usage.output_tokens,
+                    )
+                )
 
 
 def attempt_record(
