@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -28,6 +29,10 @@ __all__ = [
     "Task",
     "check",
 ]
+
+# A library logs; the application decides where (without this, Python would print warnings,
+# such as a failed run's log line, to stderr).
+logging.getLogger("atomic").addHandler(logging.NullHandler())
 
 # Imported on first use: `atomic --help` and other short commands import this package, and
 # the store and the exchange behind `Atomic` take most of a second to import.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -16,6 +16,9 @@ from atomic.settings import AtomicSettings
 from atomic.storage import FeedbackRecord, RunRecord, Store
 from atomic.tasks import Task, TaskCatalog
 from atomic.tasks._builtin import BUILTIN_TASKS
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 __all__ = ["Atomic"]
 
@@ -50,6 +53,7 @@ class Atomic:
             if learned.id not in registry:
                 registry.add(learned)
         self.exchange = Exchange(registry, store, settings, adaptation=self.adaptation, seed=seed)
+        self._tracing = _observe(self.exchange)
 
     @classmethod
     async def open(
@@ -196,6 +200,8 @@ class Atomic:
         return await self.store.list_runs(tenant=self.settings.tenant, limit=limit, task_name=task)
 
     async def aclose(self) -> None:
+        if self._tracing is not None:
+            self._tracing.force_flush()
         await self.registry.aclose()
         await self.store.close()
 
@@ -209,3 +215,16 @@ class Atomic:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def _observe(exchange: Exchange) -> TracerProvider | None:
+    """Subscribe the structured run log, and traces when the OTEL_* variables ask for them."""
+    from atomic.observability import RunLog, Traces, configure_tracing
+
+    provider = configure_tracing()
+    traces = Traces(provider) if provider is not None else None
+    # The log first: it reads the run's trace id before the traces subscriber ends the span.
+    exchange.events.subscribe(RunLog(traces.trace_id if traces else None))
+    if traces is not None:
+        exchange.events.subscribe(traces)
+    return provider

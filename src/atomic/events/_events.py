@@ -28,6 +28,8 @@ class AuctionCleared:
 
     run: RunRecord
     record: AuctionRecord
+    auction_ms: float = 0.0
+    """How long eligibility, bids and clearing took."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +38,7 @@ class RunRefused:
 
     run: RunRecord
     record: AuctionRecord
+    auction_ms: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,8 @@ class AttemptFinished:
     tenant: str
     task_name: str
     attempt: Attempt
+    sensitivity: str = "internal"
+    """The task's data sensitivity: subscribers never record a confidential task's content."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -114,7 +114,7 @@ class Exchange:
         self.adaptation = adaptation
         self.store = store
         self.settings = settings
-        self.learner = learner or Learner(seed=seed)
+        self._learner = learner or Learner(seed=seed)
         self.health = health or Health()
         self.events = EventBus()
         """Every stage's events; the store is its durable subscriber."""
@@ -122,9 +122,19 @@ class Exchange:
         self._policies: dict[str, TaskPolicy] = {}
         self._pacers: dict[tuple[str, str], Pacer] = {}
         self._rng = np.random.default_rng(seed)
-        self.auctioneer = Auctioneer(registry, self.learner, self.health, self._rng)
+        self.auctioneer = Auctioneer(registry, self._learner, self.health, self._rng)
         self._synced_at = -float("inf")
         self._synced_wall: datetime | None = None
+
+    @property
+    def learner(self) -> Learner:
+        """What the exchange has learned of every model on every task."""
+        return self._learner
+
+    @learner.setter
+    def learner(self, learner: Learner) -> None:
+        # Replaced whole (a benchmark's hyper-parameters, say): the auctions bid from it too.
+        self._learner = self.auctioneer.learner = learner
 
     async def restore(self) -> int:
         """Load the learner's persisted state; returns how many keys were restored."""
@@ -215,7 +225,9 @@ class Exchange:
             strategies=policy.strategies,
             data=stored_input,
         )
+        cleared_at = time.perf_counter()
         record, ranked = self.auction(call, candidates)
+        auction_ms = (time.perf_counter() - cleared_at) * 1000
         run = RunRecord(
             tenant=tenant,
             task_name=task.name,
@@ -224,7 +236,7 @@ class Exchange:
             model_id=ranked[0].id if ranked else None,
         )
         if not ranked:
-            await self._refuse(run, record, start)
+            await self._refuse(run, record, start, auction_ms)
         record.propensity = propensity(
             call.objective,
             record.bids,
@@ -237,7 +249,7 @@ class Exchange:
         examples = self._demonstrations(tenant, task, stored_input, record)
         record.run_id = run.id
         run.lease_until = utcnow() + timedelta(seconds=self.settings.run_lease_s)
-        await self.events.publish(AuctionCleared(run, record))
+        await self.events.publish(AuctionCleared(run, record, auction_ms))
         turns = Turns(task)
         try:
             async with self._leased(run.id):
@@ -290,7 +302,9 @@ class Exchange:
         ]
         return [*task.examples, *(d.example for d in demos)]
 
-    async def _refuse(self, run: RunRecord, record: AuctionRecord, start: float) -> None:
+    async def _refuse(
+        self, run: RunRecord, record: AuctionRecord, start: float, auction_ms: float
+    ) -> None:
         """Store a call no model may serve as a ``refused`` run with its exclusions; raise."""
         task_name = run.task_name
         reasons = "; ".join(f"{e.model_id}: {e.reason}" for e in record.exclusions)
@@ -311,7 +325,7 @@ class Exchange:
         run.error = error.to_dict()
         run.latency_ms = (time.perf_counter() - start) * 1000
         run.finished_at = utcnow()
-        await self.events.publish(RunRefused(run, record))
+        await self.events.publish(RunRefused(run, record, auction_ms))
         raise error
 
     @contextlib.asynccontextmanager
@@ -490,7 +504,9 @@ class Exchange:
             attempts.append(attempt)
             if self.events.observed:
                 await self.events.publish(
-                    AttemptFinished(run_id, call.tenant, call.task.name, attempt)
+                    AttemptFinished(
+                        run_id, call.tenant, call.task.name, attempt, call.task.sensitivity.value
+                    )
                 )
 
         return collect
