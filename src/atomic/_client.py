@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -10,6 +11,7 @@ from pydantic import BaseModel
 
 from atomic.adaptation import Adaptation, AdaptationStatus, FeedbackKind, ModelEstimate
 from atomic.exchange import AuctionRecord, Exchange, Objective, Result
+from atomic.exchange._whatif import WhatIf, what_if
 from atomic.models import Model
 from atomic.models._registry import ModelRegistry, default_registry
 from atomic.settings import AtomicSettings
@@ -192,6 +194,15 @@ class Atomic:
         await self.store.get_run(run_id, tenant=self.settings.tenant)
         data = await self.store.get_auction(run_id, tenant=self.settings.tenant)
         return AuctionRecord.model_validate(data)
+
+    async def what_if(
+        self, task: str, objective: Objective, *, since: datetime | None = None
+    ) -> WhatIf:
+        """The correctness and cost ``task``'s logged traffic would have had under
+        ``objective``, estimated from the logged propensities (``atomic whatif``)."""
+        self.tasks.get(task)
+        log = await self.store.auction_log(tenant=self.settings.tenant, task_name=task, since=since)
+        return what_if(objective, log)
 
     async def get_run(self, run_id: str) -> RunRecord:
         return await self.store.get_run(run_id, tenant=self.settings.tenant)

@@ -11,7 +11,7 @@ from types import TracebackType
 from typing import Any, cast
 
 from pydantic_core import to_jsonable_python
-from sqlalchemy import Table, and_, event, func, or_, select, update
+from sqlalchemy import Table, and_, event, or_, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import URL, Connection, CursorResult, make_url
 from sqlalchemy.exc import (
@@ -43,6 +43,7 @@ from atomic.storage._ledger import (
 )
 from atomic.storage._migrate import upgrade
 from atomic.storage._records import AttemptRecord, OutcomeRecord, RunRecord, RunStatus, utcnow
+from atomic.storage._run_ledger import RunLedger
 from atomic.storage._tables import AttemptRow, AuctionRow, LearnerStateRow, OutcomeRow, RunRow
 
 __all__ = ["Store"]
@@ -60,7 +61,7 @@ _LEARNER_KEYS = ["tenant", "task_name", "model_id"]
 _URL_HINT = "set ATOMIC_DATABASE_URL to sqlite:///path/to/atomic.db or postgresql://user@host/db"
 
 
-class Store(AdaptationLedger):
+class Store(AdaptationLedger, RunLedger):
     """Runs and their attempts in SQLite or PostgreSQL, behind one async repository.
 
     ```python
@@ -215,58 +216,6 @@ class Store(AdaptationLedger):
             if auction is not None:
                 s.add(auction_row(run, auction))
             s.add_all(_attempt_row(attempt) for attempt in attempts)
-
-    async def extend_leases(self, run_ids: Sequence[str], until: datetime) -> None:
-        """Keep running runs from being taken for abandoned: their process is alive."""
-        if not run_ids:
-            return
-        statement = (
-            update(RunRow)
-            .where(RunRow.id.in_(list(run_ids)), RunRow.status == RunStatus.RUNNING.value)
-            .values(lease_until=until)
-            .execution_options(synchronize_session=False)
-        )
-        async with self._translate_errors("extend run leases"), self._sessions.begin() as s:
-            await s.execute(statement)
-
-    async def reap_abandoned(self, now: datetime | None = None) -> int:
-        """Mark every running run whose lease has expired as ``abandoned`` (its process died
-        without finishing it); returns how many were."""
-        now = now or utcnow()
-        error = {
-            "code": "run.abandoned",
-            "message": "the process running this call stopped before it finished",
-            "hint": "run the task again; attempts recorded before the stop are kept",
-            "retryable": True,
-            "context": {},
-        }
-        statement = (
-            update(RunRow)
-            .where(RunRow.status == RunStatus.RUNNING.value, RunRow.lease_until < now)
-            .values(
-                status=RunStatus.ABANDONED.value,
-                error_code="run.abandoned",
-                error=error,
-                finished_at=now,
-                lease_until=None,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        async with self._translate_errors("mark abandoned runs"), self._sessions.begin() as s:
-            result = cast(CursorResult[Any], await s.execute(statement))
-            return int(result.rowcount or 0)
-
-    async def spend(self, *, tenant: str, task_name: str, since: datetime) -> float:
-        """What a task's runs of ``tenant`` have cost since ``since``: a budget's spend, as
-        every process on this database sees it."""
-        statement = select(func.coalesce(func.sum(RunRow.cost_usd), 0.0)).where(
-            RunRow.tenant == tenant, RunRow.task_name == task_name, RunRow.created_at >= since
-        )
-        async with (
-            self._translate_errors(f"read the spend of {task_name!r}"),
-            self._sessions() as s,
-        ):
-            return float((await s.execute(statement)).scalar_one())
 
     @property
     def _dialect(self) -> str:
