@@ -12,7 +12,7 @@ from atomic.adaptation import Adaptation, AdaptationStatus, FeedbackKind
 from atomic.exchange import AuctionRecord, Exchange, Objective, Result
 from atomic.models import Model
 from atomic.models._registry import ModelRegistry, default_registry
-from atomic.settings import AtomicSettings
+from atomic.settings import AtomicSettings, load_settings
 from atomic.storage import FeedbackRecord, RunRecord, Store
 from atomic.tasks import Task, TaskCatalog
 from atomic.tasks._builtin import BUILTIN_TASKS
@@ -67,9 +67,9 @@ class Atomic:
         repeatable. The learner's persisted state and every task's memory are restored, and
         each label task gets a ``learned:<task>`` model (unless ``ATOMIC_LEARNED_MODELS=0``).
         """
-        settings = settings or AtomicSettings()
+        settings = settings or load_settings()
         registry = ModelRegistry(models) if models is not None else default_registry(settings)
-        catalog = TaskCatalog(BUILTIN_TASKS)
+        catalog = TaskCatalog(BUILTIN_TASKS if settings.builtin_tasks else ())
         for module in settings.task_modules:
             catalog.add_module(module)
         for task in tasks or ():

@@ -79,7 +79,7 @@ def test_task_freeze_and_reset(cli: CliRunner) -> None:
     reset = cli.invoke(app, ["task", "reset", "sentiment"])
     assert "1 remembered examples dropped" in reset.output
     missing = cli.invoke(app, ["task", "show", "sentimant"])
-    assert missing.exit_code == 2
+    assert missing.exit_code == 3
     assert "sentiment" in missing.output  # the error suggests the right name
 
 
@@ -90,5 +90,5 @@ def test_feedback_needs_exactly_one_verdict(cli: CliRunner) -> None:
     both = cli.invoke(app, ["feedback", "run_x", "--correct", "--score", "1"])
     assert both.exit_code == 2
     missing = cli.invoke(app, ["feedback", "run_nope", "--correct"])
-    assert missing.exit_code == 2
+    assert missing.exit_code == 3
     assert "no run 'run_nope'" in missing.output

@@ -11,19 +11,21 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic import BaseModel
-from rich.console import Console, RenderableType
+from rich.console import RenderableType
 
 from atomic._client import Atomic
 from atomic.errors import AtomicError, InputValidationError
-from atomic.settings import AtomicSettings
+from atomic.settings import AtomicSettings, load_settings
 from atomic.tasks import Task
 
 from . import _render
 from ._adapt import feedback, task_app
 from ._bench import bench_app
+from ._config_cli import config_app, init
+from ._output import EXIT_CODES_HELP, console, err_console, fail
 from ._temporal_cli import temporal_app, worker
 
-__all__ = ["app", "main"]
+__all__ = ["app", "console", "err_console", "main"]
 
 T = TypeVar("T")
 
@@ -31,15 +33,14 @@ app = typer.Typer(
     name="atomic",
     help="Typed AI microtasks on a model exchange: run tasks on local and remote models, "
     "with output that always matches its type, and every call recorded.\n\n"
-    "Settings come from ATOMIC_* environment variables (e.g. ATOMIC_HOME, ATOMIC_DATABASE_URL, "
-    "ATOMIC_OPENAI_BASE_URL, ATOMIC_OPENAI_MODELS).",
+    "Models, tasks and settings come from atomic.toml (ATOMIC_CONFIG, else ./atomic.toml, "
+    "else ATOMIC_HOME/atomic.toml; `atomic init` writes one, `atomic config check` checks it); "
+    "ATOMIC_* environment variables override it (e.g. ATOMIC_HOME, ATOMIC_DATABASE_URL).\n\n"
+    + EXIT_CODES_HELP,
     no_args_is_help=True,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
 )
-
-console = Console()
-err_console = Console(stderr=True)
 
 DbOption = Annotated[
     str | None,
@@ -48,24 +49,22 @@ DbOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
-def _settings(db: str | None = None, **overrides: Any) -> AtomicSettings:
+def _settings(db: str | None = None, *, as_json: bool = False, **overrides: Any) -> AtomicSettings:
+    """The settings (atomic.toml, then ATOMIC_* variables, then ``--db`` and ``overrides``);
+    a bad value is one message naming the variable, not a traceback."""
     try:
-        settings = AtomicSettings()
-    except ValueError as exc:  # pydantic's ValidationError: a bad ATOMIC_* variable
-        raise AtomicError(
-            f"invalid Atomic settings: {exc}", hint="fix the ATOMIC_* environment variable named"
-        ) from exc
-    changes = {k: v for k, v in {"database_url": db, **overrides}.items() if v is not None}
-    return settings.model_copy(update=changes) if changes else settings
+        return load_settings(database_url=db, **overrides)
+    except AtomicError as exc:
+        fail(exc, as_json=as_json)
 
 
-def _run(body: Callable[[], Awaitable[T]]) -> T:
-    """Run an async command body, turning Atomic errors into a clear message and exit code 2."""
+def _run(body: Callable[[], Awaitable[T]], *, as_json: bool = False) -> T:
+    """Run an async command body, turning Atomic errors into a clear message and an exit code
+    (1 failure, 2 usage, 3 not found); JSON on stderr under ``--json``."""
     try:
         return asyncio.run(body())  # type: ignore[arg-type]
     except AtomicError as exc:
-        err_console.print(_render.error_panel(exc))
-        raise typer.Exit(code=2) from None
+        fail(exc, as_json=as_json)
 
 
 async def _open(settings: AtomicSettings) -> Atomic:
@@ -105,7 +104,7 @@ def _read_input(raw: str, task: Task[Any, Any]) -> Any:
 @app.command()
 def models(db: DbOption = None, as_json: JsonOption = False) -> None:
     """List the registered models and their cards."""
-    settings = _settings(db)
+    settings = _settings(db, as_json=as_json)
 
     async def body() -> None:
         from atomic.adaptation._learned import learned_card
@@ -125,7 +124,7 @@ def models(db: DbOption = None, as_json: JsonOption = False) -> None:
         else:
             console.print(_render.models_table(cards))
 
-    _run(body)
+    _run(body, as_json=as_json)
 
 
 @app.command()
@@ -158,7 +157,7 @@ def run(
     as_json: JsonOption = False,
 ) -> None:
     """Run a task on an input and print its typed output."""
-    settings = _settings(db)
+    settings = _settings(db, as_json=as_json)
 
     async def body() -> None:
         async with await _open(settings) as atomic:
@@ -191,7 +190,7 @@ def run(
                 f"{result.latency_ms:,.0f} ms · {_render.format_cost(result.cost_usd)}[/dim]"
             )
 
-    _run(body)
+    _run(body, as_json=as_json)
 
 
 @app.command()
@@ -202,7 +201,7 @@ def runs(
     as_json: JsonOption = False,
 ) -> None:
     """List recent runs, newest first."""
-    settings = _settings(db)
+    settings = _settings(db, as_json=as_json)
 
     async def body() -> None:
         async with await _open(settings) as atomic:
@@ -214,7 +213,7 @@ def runs(
             else:
                 console.print(_render.runs_table(found))
 
-    _run(body)
+    _run(body, as_json=as_json)
 
 
 RunIdArgument = Annotated[str, typer.Argument(help="A run id (see `atomic runs`).")]
@@ -227,7 +226,7 @@ def _print_record(
     view: Callable[[Any], RenderableType],
 ) -> None:
     """Fetch one stored record and print it as JSON or as its view."""
-    settings = _settings(db)
+    settings = _settings(db, as_json=as_json)
 
     async def body() -> None:
         async with await _open(settings) as atomic:
@@ -237,7 +236,7 @@ def _print_record(
             else:
                 console.print(view(record))
 
-    _run(body)
+    _run(body, as_json=as_json)
 
 
 @app.command()
@@ -335,6 +334,8 @@ def demo(
 
 
 app.command("feedback")(feedback)
+app.add_typer(config_app, name="config")
+app.command("init")(init)
 app.add_typer(task_app, name="task")
 app.add_typer(bench_app, name="bench")
 app.command("worker")(worker)

@@ -18,6 +18,7 @@ from atomic.tasks import Task
 
 __all__ = [
     "error_panel",
+    "error_text",
     "format_cost",
     "models_table",
     "run_detail",
@@ -138,6 +139,18 @@ def run_detail(run: RunRecord) -> Group:
             format_cost(attempt.cost_usd),
         )
     return Group(Panel(summary, title="Run", title_align="left"), attempts)
+
+
+def error_text(error: AtomicError) -> Text:
+    """An error as plain lines, to print with ``soft_wrap=True``: ids, paths and URLs in it are
+    never folded mid-word or boxed, so they can be copied whole at any width."""
+    body = Text.assemble(("error ", "bold red"), (error.code, "bold red"), ": ", error.message)
+    if error.hint:
+        body.append(f"\n→ {error.hint}", style="yellow")
+    extra = getattr(error, "errors", None)
+    if extra:
+        body.append("\n" + "\n".join(f"  • {e}" for e in extra), style="dim")
+    return body
 
 
 def error_panel(error: AtomicError) -> Panel:

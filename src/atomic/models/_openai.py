@@ -27,7 +27,7 @@ from atomic.models._openai_parse import (
     rejects_json_schema_type,
 )
 
-__all__ = ["OpenAICompatModel", "SchemaFormat"]
+__all__ = ["OpenAICompatModel", "SchemaFormat", "is_loopback_url"]
 
 SchemaFormat = Literal["auto", "json_schema", "json_object"]
 """How a JSON-schema output is asked for.
@@ -38,6 +38,14 @@ llama-cpp-python's server (and Anyscale-style gateways) honour and that rejects 
 ``auto``: the standard form, switching to ``json_object`` for good if the server rejects the
 ``json_schema`` type itself.
 """
+
+
+def is_loopback_url(base_url: str) -> bool:
+    """Whether ``base_url`` points at this machine (a server that needs no key by default)."""
+    try:
+        return _is_loopback(httpx.URL(base_url).host)
+    except httpx.InvalidURL:
+        return False
 
 
 def _is_loopback(host: str) -> bool:
@@ -80,6 +88,8 @@ class OpenAICompatModel(Model):
     the server reports in ``usage.cost`` (as some gateways do) wins over the card's price.
 
     ``schema_format`` picks how a JSON-schema output is requested (see :data:`SchemaFormat`).
+    ``request_defaults`` (``temperature``, ``seed``, ``top_p``, ``max_tokens``) are sent with
+    every request, as ``atomic.toml``'s ``request`` table asks.
     ``client`` lets several models share one ``httpx.AsyncClient``; :meth:`aclose` closes only a
     client this model created.
     """
@@ -97,6 +107,7 @@ class OpenAICompatModel(Model):
         schema_format: SchemaFormat = "auto",
         client: httpx.AsyncClient | None = None,
         headers: Mapping[str, str] | None = None,
+        request_defaults: Mapping[str, Any] | None = None,
     ) -> None:
         try:
             url = httpx.URL(base_url)
@@ -132,6 +143,7 @@ class OpenAICompatModel(Model):
             ),
         )
         self._schema_format: SchemaFormat = schema_format
+        self.request_defaults: dict[str, Any] = dict(request_defaults or {})
         self._headers = {"Accept": "application/json", **(headers or {})}
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
@@ -158,6 +170,7 @@ class OpenAICompatModel(Model):
         }
         if request.seed is not None:
             body["seed"] = request.seed
+        body.update(self.request_defaults)
         wants_schema = strategy is OutputStrategy.JSON_SCHEMA and request.output is not None
         if wants_schema:
             assert request.output is not None

@@ -310,16 +310,18 @@ def _create_sqlite_engine(url: URL) -> AsyncEngine:
     database = url.database or ""
     in_memory = database in ("", ":memory:")
     if not in_memory and not database.startswith("file:"):
-        folder = Path(database).parent
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
+        # A folder that does not exist is a typo far more often than a wish: creating it would
+        # hand back an empty database that says "no runs yet". (The default home is created by
+        # AtomicSettings.resolved_database_url.)
+        folder = Path(database).expanduser().parent
+        if not folder.is_dir():
+            shown = url.render_as_string(hide_password=True)
             raise StorageError(
-                f"cannot create the folder {str(folder)!r} for the SQLite database "
-                f"{url.render_as_string(hide_password=True)}: {exc.strerror or exc}",
-                hint="point ATOMIC_HOME or ATOMIC_DATABASE_URL at a folder you can write to",
-                context={"url": url.render_as_string(hide_password=True), "folder": str(folder)},
-            ) from exc
+                f"the folder {str(folder)!r} of the SQLite database {shown} does not exist",
+                hint=f"create it (mkdir -p {folder}) or fix the path in ATOMIC_DATABASE_URL / "
+                "--db (four slashes for an absolute path: sqlite:////abs/path/atomic.db)",
+                context={"url": shown, "folder": str(folder)},
+            )
     # An in-memory database lives in one connection: share it, or each query sees an empty one.
     pool: dict[str, Any] = {"poolclass": StaticPool} if in_memory else {}
     engine = create_async_engine(url, **pool)
