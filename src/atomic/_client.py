@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -184,8 +185,27 @@ class Atomic:
     async def get_run(self, run_id: str) -> RunRecord:
         return await self.store.get_run(run_id, tenant=self.settings.tenant)
 
-    async def list_runs(self, *, limit: int = 20, task: str | None = None) -> list[RunRecord]:
-        return await self.store.list_runs(tenant=self.settings.tenant, limit=limit, task_name=task)
+    async def list_runs(
+        self,
+        *,
+        limit: int = 20,
+        task: str | None = None,
+        model: str | None = None,
+        status: str | None = None,
+        since: datetime | None = None,
+        before: str | None = None,
+    ) -> list[RunRecord]:
+        """Recent runs, newest first, filtered; ``before`` is the last run id of the previous
+        page."""
+        return await self.store.list_runs(
+            tenant=self.settings.tenant,
+            limit=limit,
+            task_name=task,
+            model_id=model,
+            status=status,
+            since=since,
+            before=before,
+        )
 
     async def aclose(self) -> None:
         await self.registry.aclose()

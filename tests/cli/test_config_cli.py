@@ -136,7 +136,7 @@ def test_a_sqlite_folder_that_does_not_exist_is_an_error(
     monkeypatch.setenv("ATOMIC_DATABASE_URL", f"sqlite:///{tmp_path}/nonexistent/dir/a.db")
     result = cli.invoke(app, ["runs"])
     assert result.exit_code == 1
-    assert f"'{tmp_path}/nonexistent/dir'" in result.stderr
+    assert f"'{tmp_path}/nonexistent/dir'" in result.stderr.replace("\n", "")
     assert "does not exist" in result.stderr
     assert not (tmp_path / "nonexistent").exists()
 

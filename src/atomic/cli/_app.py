@@ -22,7 +22,8 @@ from . import _render
 from ._adapt import feedback, task_app
 from ._bench import bench_app
 from ._config_cli import config_app, init
-from ._output import EXIT_CODES_HELP, console, err_console, fail
+from ._output import EXIT_CODES_HELP, console, emit_json, err_console, fail, parse_since
+from ._table import print_fitted
 from ._temporal_cli import temporal_app, worker
 
 __all__ = ["app", "console", "err_console", "main"]
@@ -72,7 +73,8 @@ async def _open(settings: AtomicSettings) -> Atomic:
 
 
 def _read_input(raw: str, task: Task[Any, Any]) -> Any:
-    """JSON text, ``@file.json``, or ``-`` for stdin; plain text fills a one-field input."""
+    """A JSON object, ``@file.json``, or ``-`` for stdin; for a task whose input is one text
+    field, anything but a JSON object is that text (``404`` is the text "404", not a number)."""
     if raw == "-":
         raw = sys.stdin.read()
     elif raw.startswith("@"):
@@ -86,24 +88,38 @@ def _read_input(raw: str, task: Task[Any, Any]) -> Any:
                 hint="check the path after @",
                 context={"path": str(path)},
             ) from exc
+    fields = ", ".join(task.input.model_fields)
+    required = [n for n, f in task.input.model_fields.items() if f.is_required()]
+    one_text = len(required) == 1 and task.input.model_fields[required[0]].annotation is str
     try:
-        return json.loads(raw)
+        data = json.loads(raw)
     except ValueError:
-        fields = [n for n, f in task.input.model_fields.items() if f.is_required()]
-        if len(fields) == 1 and task.input.model_fields[fields[0]].annotation is str:
-            return {fields[0]: raw}
-        raise InputValidationError(
-            f"input for task {task.name!r} is not JSON: {raw[:60]!r}",
-            errors=["input: not valid JSON"],
-            hint=f"pass a JSON object with the fields {', '.join(task.input.model_fields)}, "
-            "or @file.json",
-            context={"task": task.name},
-        ) from None
+        data = _NOT_JSON
+    if isinstance(data, dict):
+        return data
+    if one_text and not isinstance(data, list):
+        return {required[0]: data if isinstance(data, str) else raw}
+    shown = "not JSON" if data is _NOT_JSON else f"a JSON {type(data).__name__}"
+    raise InputValidationError(
+        f"input for task {task.name!r} is {shown}, not a JSON object: {raw[:60]!r}",
+        errors=[f"input: expected a JSON object with the fields {fields}"],
+        hint=f"pass a JSON object with the fields {fields}, or @file.json"
+        + (f", or plain text for {required[0]}" if one_text else ""),
+        context={"task": task.name, "input": raw[:200]},
+    )
+
+
+_NOT_JSON = object()
+
+
+WideOption = Annotated[
+    bool, typer.Option("--wide", help="Show every column and cut nothing, whatever the width.")
+]
 
 
 @app.command()
-def models(db: DbOption = None, as_json: JsonOption = False) -> None:
-    """List the registered models and their cards."""
+def models(db: DbOption = None, as_json: JsonOption = False, wide: WideOption = False) -> None:
+    """List the registered models and their cards (atomic.toml, ATOMIC_* and learned ones)."""
     settings = _settings(db, as_json=as_json)
 
     async def body() -> None:
@@ -115,28 +131,44 @@ def models(db: DbOption = None, as_json: JsonOption = False) -> None:
 
         cards = default_registry(settings).cards()
         if settings.learned_models:
-            catalog = TaskCatalog(BUILTIN_TASKS)
+            catalog = TaskCatalog(BUILTIN_TASKS if settings.builtin_tasks else ())
             for module in settings.task_modules:
                 catalog.add_module(module)
             cards += [learned_card(t.name) for t in catalog if t.kind is OutputKind.LABEL]
         if as_json:
-            console.print_json(json.dumps([c.model_dump(mode="json") for c in cards]))
+            emit_json([c.model_dump(mode="json") for c in cards])
         else:
-            console.print(_render.models_table(cards))
+            print_fitted(console, _render.models_table(cards, console.width, wide))
 
     _run(body, as_json=as_json)
 
 
 @app.command()
-def tasks(db: DbOption = None) -> None:
-    """List the tasks this process knows (built-in ones and ATOMIC_TASK_MODULES)."""
-    settings = _settings(db)
+def tasks(db: DbOption = None, as_json: JsonOption = False, wide: WideOption = False) -> None:
+    """List the tasks this process knows (built-in ones and atomic.toml's task modules)."""
+    settings = _settings(db, as_json=as_json)
 
     async def body() -> None:
         async with await _open(settings) as atomic:
-            console.print(_render.tasks_table(atomic.tasks))
+            if as_json:
+                emit_json([_task_json(t) for t in atomic.tasks])
+            else:
+                print_fitted(console, _render.tasks_table(atomic.tasks, console.width, wide))
 
-    _run(body)
+    _run(body, as_json=as_json)
+
+
+def _task_json(task: Task[Any, Any]) -> dict[str, Any]:
+    return {
+        "name": task.name,
+        "version": task.version,
+        "kind": task.kind.value,
+        "description": task.description,
+        "sensitivity": task.sensitivity.value,
+        "checks": len(task.checks),
+        "input": task.input.__name__,
+        "input_schema": task.input.model_json_schema(),
+    }
 
 
 @app.command()
@@ -147,7 +179,8 @@ def run(
         typer.Option(
             "--input",
             "-i",
-            help="The input: JSON, @file.json, - for stdin, or plain text for one-field inputs.",
+            help="The input: a JSON object, @file.json, - for stdin, or plain text for a task "
+            "whose input is one text field.",
         ),
     ],
     model: Annotated[
@@ -165,55 +198,127 @@ def run(
             data = _read_input(input, spec)
             if model is not None:
                 atomic.registry.get(model)
-            result = await atomic.run(spec, data, model=model)
+            try:
+                result = await atomic.run(spec, data, model=model)
+            except AtomicError as exc:
+                await _add_models_tried(atomic, exc)
+                raise
             output = spec.schema.dump(result.output)
             if as_json:
-                console.print_json(
-                    json.dumps(
-                        {
-                            "run_id": result.run_id,
-                            "model": result.model_id,
-                            "output": output,
-                            "attempts": result.attempts,
-                            "input_tokens": result.usage.input_tokens,
-                            "output_tokens": result.usage.output_tokens,
-                            "cost_usd": result.cost_usd,
-                            "latency_ms": result.latency_ms,
-                        }
-                    )
+                emit_json(
+                    {
+                        "run_id": result.run_id,
+                        "model": result.model_id,
+                        "output": output,
+                        "attempts": result.attempts,
+                        "input_tokens": result.usage.input_tokens,
+                        "output_tokens": result.usage.output_tokens,
+                        "cost_usd": result.cost_usd,
+                        "latency_ms": result.latency_ms,
+                    }
                 )
                 return
             console.print_json(json.dumps(output, ensure_ascii=False))
             console.print(
                 f"[dim]{result.run_id} · {result.model_id} · {result.attempts} attempt(s) · "
                 f"{result.usage.input_tokens}+{result.usage.output_tokens} tokens · "
-                f"{result.latency_ms:,.0f} ms · {_render.format_cost(result.cost_usd)}[/dim]"
+                f"{result.latency_ms:,.0f} ms · {_render.format_cost(result.cost_usd)}[/dim]",
+                soft_wrap=True,
             )
 
     _run(body, as_json=as_json)
+
+
+async def _add_models_tried(atomic: Atomic, error: AtomicError) -> None:
+    """Put every model the failed run tried, and why each failed, in the error's context
+    (from the stored attempts, unless the exchange already put them there)."""
+    run_id = error.context.get("run_id")
+    if not isinstance(run_id, str) or "tried" in error.context:
+        return
+    try:
+        run = await atomic.get_run(run_id)
+    except AtomicError:
+        return
+    tried: dict[str, list[str]] = {}
+    for attempt in run.attempts:
+        problems = list(attempt.validation_errors)
+        if attempt.error_code:
+            problems.append(f"{attempt.error_code}: {attempt.error_message}")
+        tried.setdefault(attempt.model_id, []).extend(problems or ["no error recorded"])
+    if tried:
+        error.context["tried"] = [{"model": m, "errors": e} for m, e in tried.items()]
 
 
 @app.command()
 def runs(
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many runs.")] = 20,
     task: Annotated[str | None, typer.Option("--task", help="Only this task's runs.")] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Only runs this model served.")
+    ] = None,
+    status: Annotated[
+        str | None,
+        typer.Option("--status", help="Only runs with this status (succeeded, failed, …)."),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Only runs created since then: an ISO date or time (UTC unless it says), or "
+            "an age such as 30m, 2h, 7d.",
+        ),
+    ] = None,
+    before: Annotated[
+        str | None,
+        typer.Option(
+            "--before", help="Cursor: the last run id of the previous page; list the ones after."
+        ),
+    ] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
+    wide: WideOption = False,
 ) -> None:
-    """List recent runs, newest first."""
+    """List recent runs, newest first, filtered and paged.
+
+    --json prints a JSON list; the next page is `--before <the last id>`."""
     settings = _settings(db, as_json=as_json)
+    try:
+        start = parse_since(since) if since is not None else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--since") from None
 
     async def body() -> None:
         async with await _open(settings) as atomic:
-            found = await atomic.list_runs(limit=limit, task=task)
+            found = await atomic.list_runs(
+                limit=limit, task=task, model=model, status=status, since=start, before=before
+            )
+            if not found:
+                _check_filters(atomic, task, model)
             if as_json:
-                console.print_json(json.dumps([r.model_dump(mode="json") for r in found]))
+                emit_json([r.model_dump(mode="json") for r in found])
             elif not found:
-                console.print("No runs yet. Try `atomic demo` or `atomic run TASK --input ...`.")
+                filtered = any(v is not None for v in (task, model, status, since, before))
+                console.print(
+                    "No runs match these filters."
+                    if filtered
+                    else "No runs yet. Try `atomic demo` or `atomic run TASK --input ...`."
+                )
             else:
-                console.print(_render.runs_table(found))
+                print_fitted(console, _render.runs_table(found, console.width, wide))
+                if len(found) == limit:
+                    console.print(
+                        f"[dim]More: atomic runs --before {found[-1].id}[/dim]", soft_wrap=True
+                    )
 
     _run(body, as_json=as_json)
+
+
+def _check_filters(atomic: Atomic, task: str | None, model: str | None) -> None:
+    """No run matched: say so if the task or model named is not one this process knows."""
+    if task is not None:
+        atomic.tasks.get(task)
+    if model is not None:
+        atomic.registry.get(model)
 
 
 RunIdArgument = Annotated[str, typer.Argument(help="A run id (see `atomic runs`).")]
@@ -232,7 +337,7 @@ def _print_record(
         async with await _open(settings) as atomic:
             record = await fetch(atomic)
             if as_json:
-                console.print_json(record.model_dump_json())
+                emit_json(record.model_dump(mode="json"))
             else:
                 console.print(view(record))
 
@@ -240,17 +345,42 @@ def _print_record(
 
 
 @app.command()
-def show(run_id: RunIdArgument, db: DbOption = None, as_json: JsonOption = False) -> None:
-    """Show one run: input, output, and every attempt with its prompt, raw output and errors."""
-    _print_record(db, as_json, lambda atomic: atomic.get_run(run_id), _render.run_detail)
+def show(
+    run_id: RunIdArgument,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    wide: WideOption = False,
+    prompts: Annotated[
+        bool,
+        typer.Option("--prompts", help="Also print each attempt's prompt, message by message."),
+    ] = False,
+) -> None:
+    """Show one run: input, output, and every attempt with its raw output and errors
+    (--prompts adds the prompts; --json has everything)."""
+    _print_record(
+        db,
+        as_json,
+        lambda atomic: atomic.get_run(run_id),
+        lambda record: _render.run_detail(record, console.width, wide, prompts),
+    )
 
 
 @app.command()
-def explain(run_id: RunIdArgument, db: DbOption = None, as_json: JsonOption = False) -> None:
+def explain(
+    run_id: RunIdArgument,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    wide: WideOption = False,
+) -> None:
     """Explain why a run went to its model: every bid, exclusion, score and the runner-up."""
     from atomic.cli._explain import explain_view
 
-    _print_record(db, as_json, lambda atomic: atomic.explain(run_id), explain_view)
+    _print_record(
+        db,
+        as_json,
+        lambda atomic: atomic.explain(run_id),
+        lambda record: explain_view(record, console.width, wide),
+    )
 
 
 @app.command()

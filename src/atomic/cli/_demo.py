@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 from rich.text import Text
 
 from atomic._client import Atomic
@@ -16,6 +15,7 @@ from atomic.settings import AtomicSettings
 from atomic.tasks._builtin import banking77_intent, reply_draft, sentiment, transaction_facts
 
 from . import _render
+from ._table import Column, fit_table
 
 __all__ = ["DEMO_MESSAGES", "run_demo"]
 
@@ -96,7 +96,7 @@ async def run_demo(
                             )
                         )
                     progress.advance(bar)
-        console.print(_demo_table(rows))
+        console.print(_demo_table(rows, console.width))
         console.print(
             f"Runs are stored in [bold]{atomic.store.url}[/bold]. "
             "See one with [bold]atomic show RUN_ID[/bold], all with [bold]atomic runs[/bold]."
@@ -104,21 +104,27 @@ async def run_demo(
     return rows
 
 
-def _demo_table(rows: Sequence[DemoRow]) -> Table:
-    table = Table(title="atomic demo: built-in tasks on local models", title_justify="left")
-    for column in ("task", "winner model", "output"):
-        table.add_column(column, overflow="fold")
-    for column in ("tokens", "latency", "cost"):
-        table.add_column(column, justify="right")
-    table.add_column("run", no_wrap=True, min_width=28)
-    for row in rows:
-        table.add_row(
+def _demo_table(rows: Sequence[DemoRow], width: int) -> RenderableType:
+    columns = [
+        Column("run", primary=True),
+        Column("task", primary=True),
+        Column("winner model", primary=True),
+        Column("output", primary=True, flex=12),
+        Column("tokens", justify="right", drop=3),
+        Column("latency", justify="right", drop=2),
+        Column("cost", justify="right", drop=1),
+    ]
+    cells: list[list[str | Text]] = [
+        [
+            row.run_id,
             row.task,
             row.model,
             Text(row.output, style="" if row.ok else "red"),
             row.tokens,
             f"{row.latency_ms:,.0f} ms",
             _render.format_cost(row.cost_usd),
-            row.run_id,
-        )
-    return table
+        ]
+        for row in rows
+    ]
+    title = "atomic demo: built-in tasks on local models"
+    return fit_table(columns, cells, width=width, title=title)[0]

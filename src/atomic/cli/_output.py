@@ -12,8 +12,11 @@ exit code   meaning
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
-from typing import NoReturn
+from datetime import UTC, datetime, timedelta
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -34,9 +37,11 @@ __all__ = [
     "EXIT_NOT_FOUND",
     "EXIT_USAGE",
     "console",
+    "emit_json",
     "err_console",
     "exit_code_for",
     "fail",
+    "parse_since",
 ]
 
 EXIT_FAILURE = 1
@@ -49,8 +54,46 @@ EXIT_CODES_HELP = (
     "With --json, errors are JSON on stderr."
 )
 
-console = Console()
-err_console = Console(stderr=True)
+
+class _Console(Console):
+    """A console whose width follows ``COLUMNS`` when it changes after start (as in tests)."""
+
+    @property
+    def width(self) -> int:
+        columns = os.environ.get("COLUMNS", "")
+        return int(columns) if columns.isdigit() and int(columns) > 0 else super().width
+
+    @width.setter
+    def width(self, width: int) -> None:
+        self._width = width
+
+
+console: Console = _Console()
+err_console: Console = _Console(stderr=True)
+
+
+def emit_json(data: Any) -> None:
+    """Print data as JSON on stdout: plain, whole lines, for scripts."""
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+_AGE = re.compile(r"^(\d+)\s*([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_since(value: str) -> datetime:
+    """``30m``, ``2h``, ``7d`` ago, or an ISO date/time (UTC unless it gives an offset)."""
+    age = _AGE.match(value.strip())
+    if age:
+        return datetime.now(UTC) - timedelta(**{_UNITS[age[2]]: int(age[1])})
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is neither an age (30m, 2h, 7d) nor an ISO date or time "
+            "(2026-12-01, 2026-12-01T09:30)"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def exit_code_for(error: AtomicError) -> int:
@@ -74,5 +117,5 @@ def fail(error: AtomicError, *, as_json: bool = False) -> NoReturn:
     if as_json:
         sys.stderr.write(error_json(error) + "\n")
     else:
-        err_console.print(_render.error_text(error), soft_wrap=True)
+        err_console.print(_render.error_text(error))
     raise typer.Exit(code=exit_code_for(error))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
@@ -250,14 +251,43 @@ class Store(AdaptationLedger):
             return _run_record(row, [_attempt_record(a) for a in row.attempts])
 
     async def list_runs(
-        self, *, tenant: str = "default", limit: int = 20, task_name: str | None = None
+        self,
+        *,
+        tenant: str = "default",
+        limit: int = 20,
+        task_name: str | None = None,
+        model_id: str | None = None,
+        status: str | None = None,
+        since: datetime | None = None,
+        before: str | None = None,
     ) -> list[RunRecord]:
-        """Up to ``limit`` runs of ``tenant``, newest first; their ``attempts`` are not loaded."""
+        """Up to ``limit`` runs of ``tenant``, newest first; their ``attempts`` are not loaded.
+
+        Filters: ``task_name``, ``model_id`` (the model that served it), ``status`` (any status
+        string), ``since`` (created at or after). ``before`` is a cursor: the id of the last run
+        of the previous page; the page starts after it.
+        """
         if limit < 0:
             raise ValueError(f"limit must be 0 or more, not {limit}")
         statement = select(RunRow).where(RunRow.tenant == tenant)
         if task_name is not None:
             statement = statement.where(RunRow.task_name == task_name)
+        if model_id is not None:
+            statement = statement.where(RunRow.model_id == model_id)
+        if status is not None:
+            statement = statement.where(RunRow.status == status)
+        if since is not None:
+            statement = statement.where(RunRow.created_at >= since)
+        if before is not None:
+            cursor = (
+                select(RunRow.created_at)
+                .where(RunRow.id == before, RunRow.tenant == tenant)
+                .scalar_subquery()
+            )
+            statement = statement.where(
+                (RunRow.created_at < cursor)
+                | ((RunRow.created_at == cursor) & (RunRow.id < before))
+            )
         # The id breaks ties between runs created in the same microsecond; it sorts by time too.
         statement = statement.order_by(RunRow.created_at.desc(), RunRow.id.desc()).limit(limit)
         async with self._translate_errors("list runs"), self._sessions() as session:
