@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 from rich.console import RenderableType
 
 from atomic._client import Atomic
@@ -430,14 +431,19 @@ def demo(
             "batch (0: start with an empty memory).",
         ),
     ] = 10,
+    as_json: JsonOption = False,
 ) -> None:
     """Run the built-in tasks on sample support messages, offline, on the local models;
     [bold]atomic demo inbox[/bold] runs the inbox handler on a batch of support emails."""
-    settings = _settings(db)
+    settings = _settings(db, as_json=as_json)
+    # Under --json the progress and tables go to stderr, and stdout holds only the JSON.
+    screen = err_console if as_json else console
     if which is None:
         from atomic.cli._demo import run_demo
 
-        _run(lambda: run_demo(settings, console, models))
+        rows = _run(lambda: run_demo(settings, screen, models), as_json=as_json)
+        if as_json:
+            emit_json(to_jsonable_python(rows))
         return
     if which != "inbox":
         raise typer.BadParameter(f"no demo named {which!r}; there is: inbox", param_hint="WHICH")
@@ -452,7 +458,7 @@ def demo(
     async def inbox() -> Any:
         return await run_inbox_demo(
             settings,
-            console,
+            screen,
             limit=limit,
             runner=runner,
             model_ids=models,
@@ -460,7 +466,9 @@ def demo(
             seed_per_intent=seed_per_intent,
         )
 
-    _run(inbox)
+    report = _run(inbox, as_json=as_json)
+    if as_json:
+        emit_json(to_jsonable_python(report) | {"emails_per_minute": report.emails_per_minute})
 
 
 app.command("feedback")(feedback)
