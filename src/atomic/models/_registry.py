@@ -11,6 +11,7 @@ from atomic.config import AtomicConfig, EndpointConfig, LocalModelConfig, load_c
 from atomic.errors import ConfigError, ModelNotFoundError
 from atomic.models._base import Model
 from atomic.models._card import ModelCard, OutputStrategy, Price, Residency, parse_model_id
+from atomic.models._openai_endpoint import EndpointMemory
 from atomic.models._prices import lookup_price
 from atomic.settings import AtomicSettings
 
@@ -146,6 +147,8 @@ def endpoint_model(
         timeout=endpoint.timeout or settings.request_timeout,
         card=card,
         request_defaults=endpoint.request.model_dump(exclude_none=True),
+        memory=EndpointMemory.in_home(settings.home),
+        window_from_server=endpoint.context_window is None,
     )
 
 
