@@ -233,3 +233,22 @@ def test_help_documents_the_exit_codes(cli: CliRunner) -> None:
     flat = " ".join(result.stdout.split())
     assert "Exit codes: 0 done; 1" in flat
     assert "3 not found" in flat
+
+
+def test_engine_logs_go_to_the_log_file_unless_verbose(
+    cli: CliRunner, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import logging
+
+    assert cli.invoke(app, ["tasks"]).exit_code == 0
+    logging.getLogger("dbos").warning("a workflow resumed")
+    log = tmp_path / "home" / "atomic.log"
+    assert "a workflow resumed" in log.read_text()
+    assert "a workflow resumed" not in capsys.readouterr().err
+
+    assert cli.invoke(app, ["-v", "tasks"]).exit_code == 0
+    handler = logging.getLogger("dbos").handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
+    assert not isinstance(handler, logging.FileHandler)
+    assert logging.getLogger("dbos").level == logging.INFO
+    cli.invoke(app, ["tasks"])  # back to the file, as the next command would be

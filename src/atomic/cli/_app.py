@@ -23,6 +23,7 @@ from . import _render
 from ._adapt import feedback, task_app
 from ._bench import bench_app
 from ._config_cli import config_app, init
+from ._logging import route_library_logs
 from ._output import EXIT_CODES_HELP, console, emit_json, err_console, fail, parse_since
 from ._table import print_fitted
 from ._temporal_cli import temporal_app, worker
@@ -43,6 +44,22 @@ app = typer.Typer(
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _options(
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="Show the engines' own logs (DBOS, Temporal, llama.cpp, HTTP) on the "
+            "terminal; otherwise they go to ATOMIC_HOME/atomic.log.",
+        ),
+    ] = False,
+) -> None:
+    route_library_logs(verbose)
+
 
 DbOption = Annotated[
     str | None,
