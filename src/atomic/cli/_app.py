@@ -240,8 +240,7 @@ def run(
             console.print(
                 f"[dim]{result.run_id} · {result.model_id} · {result.attempts} attempt(s) · "
                 f"{result.usage.input_tokens}+{result.usage.output_tokens} tokens · "
-                f"{result.latency_ms:,.0f} ms · {_render.format_cost(result.cost_usd)}[/dim]",
-                soft_wrap=True,
+                f"{result.latency_ms:,.0f} ms · {_render.format_cost(result.cost_usd)}[/dim]"
             )
 
     _run(body, as_json=as_json)

@@ -86,6 +86,12 @@ def _report(settings: AtomicSettings, config: AtomicConfig, models: list[Model])
             entry["base_url"] = base_url
             declared = endpoints.get(card.id)
             entry["api_key_env"] = declared.api_key_env if declared else None
+            sends = bool(getattr(model, "sends_key", False))
+            entry["key_from"] = (
+                entry["api_key_env"]
+                or ("ATOMIC_OPENAI_API_KEY or OPENAI_API_KEY" if sends else None)
+                or "none: a loopback server needs no key"
+            )
         entries.append(entry)
     return {
         "config": str(settings.config) if settings.config else None,
@@ -139,8 +145,8 @@ def _model_lines(entry: dict[str, Any]) -> list[Text]:
     ]
     if price.get("source"):
         lines.append(_pair("source", price["source"], "  "))
-    if "api_key_env" in entry:
-        key = entry["api_key_env"] or "none (loopback), else OPENAI_API_KEY"
+    if "key_from" in entry:
+        key = entry["key_from"]
         lines.append(_pair("key", key, "  "))
     if entry.get("tasks") is not None:
         lines.append(_pair("tasks", ", ".join(entry["tasks"]), "  "))

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from atomic.errors import AtomicError
-from atomic.models import ModelCard
+from atomic.models import ModelCard, Price
 from atomic.storage import RunRecord
 from atomic.tasks import Task
 
@@ -46,29 +46,38 @@ Fitted = tuple[RenderableType, int]
 """A table planned for a width, and the width it needs (see :func:`fit_table`)."""
 
 
+def format_price(price: Price) -> str:
+    """A card's price in one short phrase: ``$0.15 in, $0.6 out /M``, ``$0.001/call``."""
+    tokens = price.input_per_mtok or price.output_per_mtok
+    parts = []
+    if tokens:
+        parts.append(f"${price.input_per_mtok:g} in, ${price.output_per_mtok:g} out /M")
+    if price.per_call:
+        parts.append(f"${price.per_call:g}/call")
+    return " + ".join(parts) or "$0"
+
+
 def models_table(cards: Iterable[ModelCard], width: int, wide: bool = False) -> Fitted:
     columns = [
         Column("model", primary=True),
         Column("residency", primary=True),
         Column("context", justify="right", primary=True),
-        Column("$/M in", justify="right", drop=3),
-        Column("$/M out", justify="right", drop=3),
-        Column("$/call", justify="right", drop=4),
-        Column("strategies", drop=5),
-        Column("latency prior", justify="right", drop=6),
-        Column("tasks", flex=8, drop=2),
+        Column("price", drop=1),
+        Column("region", drop=5),
+        Column("tasks", drop=4),
+        Column("strategies", drop=6),
+        Column("latency prior", justify="right", drop=7),
     ]
     rows = [
         [
             card.id,
-            card.residency.value + (f" ({card.region})" if card.region else ""),
+            card.residency.value,
             f"{card.context_window:,}",
-            f"{card.price.input_per_mtok:g}",
-            f"{card.price.output_per_mtok:g}",
-            f"{card.price.per_call:g}",
+            format_price(card.price),
+            card.region or "-",
+            ",".join(sorted(card.tasks)) if card.tasks is not None else "any",
             ",".join(sorted(s.value for s in card.strategies)),
             f"{card.latency_prior_ms:,.0f} ms",
-            ",".join(sorted(card.tasks)) if card.tasks is not None else "any",
         ]
         for card in cards
     ]

@@ -79,7 +79,7 @@ def fit_table(
             break
         kept.remove(max(droppable, key=lambda i: (columns[i].drop, i)))
     if need(kept) > width:
-        return _records(columns, rows, title), width
+        return _records(columns, rows, title, width), width
     widths = {i: min(natural[i], columns[i].flex) if columns[i].flex else natural[i] for i in kept}
     spare = width - need(kept)
     for i in kept:
@@ -135,27 +135,31 @@ def _table(
 
 
 def _records(
-    columns: Sequence[Column], rows: Sequence[Sequence[Cell]], title: str | None
+    columns: Sequence[Column], rows: Sequence[Sequence[Cell]], title: str | None, width: int
 ) -> RenderableType:
-    """One block per row: its id whole on its own line, then ``column value`` pairs joined by
-    `` · ``, wrapped between words (so an id is only ever folded if it is wider than the
-    terminal)."""
+    """One block per row: its id whole on its own line, then ``column value`` pairs packed
+    into lines of ``width``, a pair never split across lines (an id is folded only when it is
+    wider than the screen by itself)."""
     parts: list[RenderableType] = [Text(title, style="bold")] if title else []
     for row in rows:
         head = _text(row[0]).copy()
         head.stylize("bold cyan")
         parts.append(head)
-        body = Text("  ")  # wraps between words: an id is folded only if wider than the screen
-        first = True
+        line = Text("  ")
         for column, cell in zip(columns[1:], row[1:], strict=True):
-            if not _text(cell).plain:
+            value = _text(cell)
+            if not value.plain:
                 continue
-            if not first:
-                body.append(" · ", style="dim")
-            first = False
-            body.append(f"{column.header} ", style="dim")
-            body.append_text(_text(cell))
-        parts.append(body)
+            pair = Text(f"{column.header} ", style="dim")
+            pair.append_text(value)
+            if line.cell_len > 2 and line.cell_len + 3 + pair.cell_len > width:
+                parts.append(line)
+                line = Text("  ")
+            elif line.cell_len > 2:
+                line.append(" · ", style="dim")
+            line.append_text(pair)
+        if line.cell_len > 2:
+            parts.append(line)
     return Group(*parts)
 
 

@@ -173,6 +173,11 @@ class OpenAICompatModel(Model):
         return f"OpenAICompatModel(id={self.id!r}, base_url={self.base_url!r})"
 
     @property
+    def sends_key(self) -> bool:
+        """Whether requests carry an ``Authorization`` key."""
+        return "Authorization" in self._headers
+
+    @property
     def schema_format(self) -> SchemaFormat:
         """The form JSON-schema outputs are asked in; ``auto`` becomes ``json_object`` for good
         once the server has rejected the ``json_schema`` type."""
