@@ -228,3 +228,13 @@ def test_the_starter_file_is_valid(env: Path) -> None:
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+def test_a_bad_value_in_the_file_names_its_line_and_the_form(env: Path) -> None:
+    write(env, '[settings]\ntenant = "acme"\nmax_attempts = "abc"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    message = caught.value.message
+    assert f"{env / 'atomic.toml'}:3: settings.max_attempts = 'abc' is not valid" in message
+    assert "expected a whole number ≥ 1 and ≤ 10" in message
+    assert "ATOMIC_MAX_ATTEMPTS" in (caught.value.hint or "")

@@ -52,6 +52,7 @@ __all__ = [
     "RequestDefaults",
     "TasksConfig",
     "find_config_path",
+    "line_of",
     "load_config",
     "read_config_table",
 ]
@@ -269,11 +270,11 @@ def _dotted(loc: tuple[str | int, ...]) -> str:
 
 
 def _where(path: Path, text: str, loc: tuple[str | int, ...]) -> str:
-    line = _line_of(text, loc)
+    line = line_of(text, loc)
     return f"{path}:{line}" if line else str(path)
 
 
-def _line_of(text: str, loc: tuple[str | int, ...]) -> int | None:
+def line_of(text: str, loc: tuple[str | int, ...]) -> int | None:
     """The line that sets ``loc`` (e.g. ``("models", 1, "price")``), or its table's header."""
     if not loc or not isinstance(loc[0], str):
         return None

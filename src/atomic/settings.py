@@ -232,13 +232,21 @@ def _settings_error(exc: ValidationError) -> ConfigError:
         field = AtomicSettings.model_fields.get(name)
         expected = _expected_form(name)
         if variable in os.environ:
-            where, value = variable, os.environ[variable]
+            value = os.environ[variable]
+            where, fix = f"{variable}={value!r}", f"fix or unset {variable}"
         else:
-            from atomic.config import find_config_path
+            from atomic.config import find_config_path, line_of
 
-            where, value = f"{name} in [settings] of {find_config_path()}", error.get("input")
+            path, value = find_config_path(), error.get("input")
+            if path is None:  # given in code, e.g. AtomicSettings(max_attempts=...)
+                where, fix = f"{name}={value!r}", f"give {name} a valid value"
+            else:
+                number = line_of(path.read_text(encoding="utf-8"), ("settings", name))
+                at = f"{path}:{number}" if number else str(path)
+                where = f"{at}: settings.{name} = {value!r}"
+                fix = f"fix settings.{name} in {path} (or override it with {variable})"
         reason = str(error["msg"]).removeprefix("Value error, ")
-        line = f"{where}={value!r} is not valid: {reason}"
+        line = f"{where} is not valid: {reason}"
         if expected:
             line += f"; expected {expected}"
         if field is not None and field.description:
@@ -246,11 +254,8 @@ def _settings_error(exc: ValidationError) -> ConfigError:
         problems.append(line)
         context.setdefault("variable", variable)
         context.setdefault("value", value)
-    return ConfigError(
-        "; ".join(problems),
-        hint=f"fix or unset {context.get('variable')}",
-        context=context,
-    )
+        context.setdefault("fix", fix)
+    return ConfigError("; ".join(problems), hint=context.pop("fix"), context=context)
 
 
 def _expected_form(name: str) -> str | None:
