@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from atomic.cli import app
+from tests.fixtures.openai_server import ErrorPeer
 
 CONFIG = """
 [settings]
@@ -149,3 +150,27 @@ def test_the_default_home_is_created_on_first_use(
     result = cli.invoke(app, ["runs"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "fresh" / "home" / "atomic.db").is_file()
+
+
+def test_config_check_probe_asks_each_endpoint(
+    cli: CliRunner, tmp_path: Path, error_peer: ErrorPeer, down_url: str
+) -> None:
+    (tmp_path / "atomic.toml").write_text(
+        "[settings]\nlocal_models = []\n\n"
+        f'[[models]]\nid = "vllm:peer-model"\nbase_url = "{error_peer.url("vllm")}"\n'
+        'model = "peer-model"\n'
+    )
+    probed = cli.invoke(app, ["config", "check", "--probe"])
+    assert probed.exit_code == 0, probed.output
+    assert "serves it; context window: the server says 4,096 tokens" in probed.stdout
+    report = json.loads(cli.invoke(app, ["config", "check", "--json"]).stdout)
+    assert report["models"][0]["context_window"] == 4096  # remembered for the next process
+
+    (tmp_path / "atomic.toml").write_text(
+        f'[[models]]\nid = "down:m"\nbase_url = "{down_url}"\nmodel = "m"\n'
+    )
+    down = cli.invoke(app, ["config", "check", "--probe", "--json"])
+    assert down.exit_code == 1
+    [entry] = [m for m in json.loads(down.stdout)["models"] if m["id"] == "down:m"]
+    assert entry["probe"]["ok"] is False
+    assert "model.transport" in entry["probe"]["problem"]

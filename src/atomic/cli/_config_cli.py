@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import asyncio
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,7 +15,7 @@ from atomic.errors import AtomicError, ConfigError
 from atomic.models import Model, ModelCard
 from atomic.settings import AtomicSettings
 
-from ._output import console, fail
+from ._output import EXIT_FAILURE, console, emit_json, fail
 
 __all__ = ["config_app", "init", "starter_text"]
 
@@ -56,6 +56,14 @@ def init(
 @config_app.command("check")
 def check(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+    probe: Annotated[
+        bool,
+        typer.Option(
+            "--probe",
+            help="Also ask each endpoint whether it serves its model, and for its context "
+            "window (llama.cpp's /props, vLLM's /v1/models); exit 1 if one does not answer.",
+        ),
+    ] = False,
 ) -> None:
     """Validate atomic.toml and the ATOMIC_* variables; print what would be registered."""
     from atomic.cli._app import _settings
@@ -67,12 +75,54 @@ def check(
         models = list(default_registry(settings, config))
     except AtomicError as exc:
         fail(exc, as_json=as_json)
+    probes = asyncio.run(_probe_all(models)) if probe else {}
     report = _report(settings, config, models)
+    for entry in report["models"]:
+        if entry["id"] in probes:
+            entry["probe"] = probes[entry["id"]]
     if as_json:
-        console.print_json(json.dumps(report))
-        return
-    for line in _view(report, [m.card for m in models]):
-        console.print(line, soft_wrap=True)
+        emit_json(report)
+    else:
+        for line in _view(report, [m.card for m in models]):
+            console.print(line, soft_wrap=True)
+    if any(not p["ok"] for p in probes.values()):
+        raise typer.Exit(code=EXIT_FAILURE)
+
+
+async def _probe_all(models: list[Model]) -> dict[str, dict[str, Any]]:
+    from atomic.models import OpenAICompatModel
+
+    found: dict[str, dict[str, Any]] = {}
+    try:
+        for model in models:
+            if isinstance(model, OpenAICompatModel):
+                found[model.id] = await _probe(model)
+    finally:
+        for model in models:
+            await model.aclose()
+    return found
+
+
+async def _probe(model: Any) -> dict[str, Any]:
+    try:
+        served = await model.list_models()
+    except AtomicError as exc:
+        return {"ok": False, "problem": f"{exc.code}: {exc.message}"}
+    if model.model not in served:
+        return {
+            "ok": False,
+            "problem": f"the server does not list {model.model!r}; it serves: "
+            + (", ".join(served) or "nothing"),
+        }
+    declared = model.card.context_window
+    window = await model.refresh_context_window()
+    said = f"the server says {window:,} tokens" if window else "the server does not say"
+    note = (
+        f" (atomic.toml says {declared:,}: the smaller is safer)"
+        if window and window != declared
+        else ""
+    )
+    return {"ok": True, "context_window": window, "problem": None, "window": said + note}
 
 
 def _report(settings: AtomicSettings, config: AtomicConfig, models: list[Model]) -> dict[str, Any]:
@@ -113,7 +163,11 @@ def _view(report: dict[str, Any], cards: list[ModelCard]) -> list[Text]:
     ]
     for entry in report["models"]:
         lines += _model_lines(entry)
-    lines.append(Text("OK: the configuration is valid.", style="green"))
+    failed = [e["id"] for e in report["models"] if not e.get("probe", {"ok": True})["ok"]]
+    if failed:
+        lines.append(Text(f"Valid, but {', '.join(failed)} did not answer as expected.", "red"))
+    else:
+        lines.append(Text("OK: the configuration is valid.", style="green"))
     return lines
 
 
@@ -150,4 +204,12 @@ def _model_lines(entry: dict[str, Any]) -> list[Text]:
         lines.append(_pair("key", key, "  "))
     if entry.get("tasks") is not None:
         lines.append(_pair("tasks", ", ".join(entry["tasks"]), "  "))
+    probe = entry.get("probe")
+    if probe is not None:
+        status = (
+            Text(f"serves it; context window: {probe['window']}", style="green")
+            if probe["ok"]
+            else Text(probe["problem"], style="red")
+        )
+        lines.append(Text.assemble(("  probe    ", "dim"), status))
     return lines
