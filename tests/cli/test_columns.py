@@ -252,3 +252,23 @@ def test_engine_logs_go_to_the_log_file_unless_verbose(
     assert not isinstance(handler, logging.FileHandler)
     assert logging.getLogger("dbos").level == logging.INFO
     cli.invoke(app, ["tasks"])  # back to the file, as the next command would be
+
+
+def test_a_usage_error_under_json_is_json(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from atomic.cli import main
+
+    monkeypatch.setattr("sys.argv", ["atomic", "runs", "--json", "--limit", "zero"])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 2
+    error = json.loads(capsys.readouterr().err)["error"]
+    assert error["code"] == "usage"
+    assert "Invalid value for '--limit'" in error["message"]
+
+    monkeypatch.setattr("sys.argv", ["atomic", "show", "run_nope", "--json"])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 3
+    assert json.loads(capsys.readouterr().err)["error"]["code"] == "run.not_found"

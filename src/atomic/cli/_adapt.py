@@ -155,16 +155,19 @@ def show(
 ) -> None:
     """What a task has learned: memory size, classifier version and accuracy, win shares."""
     from atomic.cli._app import _open, _run, _settings, console
+    from atomic.cli._output import emit_json
+
+    settings = _settings(db, as_json=as_json)
 
     async def body() -> None:
-        async with await _open(_settings(db)) as atomic:
+        async with await _open(settings) as atomic:
             status = await atomic.task_status(task)
             if as_json:
-                console.print_json(json.dumps(asdict(status)))
+                emit_json(asdict(status))
             else:
                 console.print(status_view(status))
 
-    _run(body)
+    _run(body, as_json=as_json)
 
 
 @task_app.command("reset")

@@ -497,4 +497,24 @@ app.add_typer(temporal_app, name="temporal")
 
 
 def main() -> None:
-    app()
+    """The ``atomic`` command. Under ``--json``, a usage error is JSON on stderr too."""
+    if "--json" not in sys.argv[1:]:
+        app()
+        return
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        sys.exit(1)
+    except typer.TyperException as exc:  # click's usage errors, as typer re-exports them
+        shown = getattr(exc, "format_message", None)
+        message = shown() if callable(shown) else str(exc)
+        error = {
+            "code": "usage",
+            "message": message,
+            "hint": "see `atomic --help` or `atomic COMMAND --help`",
+            "retryable": False,
+            "context": {"argv": sys.argv[1:]},
+        }
+        sys.stderr.write(json.dumps({"error": error}, ensure_ascii=False) + "\n")
+        sys.exit(getattr(exc, "exit_code", 2))
+    sys.exit(code if isinstance(code, int) else 0)
