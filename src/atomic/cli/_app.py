@@ -11,7 +11,6 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic import BaseModel
-from pydantic_core import to_jsonable_python
 from rich.console import RenderableType
 
 from atomic._client import Atomic
@@ -23,10 +22,12 @@ from . import _render
 from ._adapt import feedback, task_app
 from ._bench import bench_app
 from ._config_cli import config_app, init
+from ._demo import demo
 from ._logging import route_library_logs
 from ._output import EXIT_CODES_HELP, console, emit_json, err_console, fail, parse_since
 from ._table import print_fitted
 from ._temporal_cli import temporal_app, worker
+from ._workflows_cli import workflows_app
 
 __all__ = ["app", "console", "err_console", "main"]
 
@@ -400,95 +401,10 @@ def explain(
     )
 
 
-@app.command()
-def demo(
-    which: Annotated[
-        str | None,
-        typer.Argument(
-            help="`inbox`: the inbox handler on a batch of support emails, scored per step. "
-            "Omit it for the built-in tasks on every local model.",
-            metavar="[inbox]",
-            show_default=False,
-        ),
-    ] = None,
-    db: DbOption = None,
-    models: Annotated[
-        list[str] | None,
-        typer.Option("--model", "-m", help="Models to run (default: the built-in local models)."),
-    ] = None,
-    limit: Annotated[
-        int | None,
-        typer.Option(
-            "--limit",
-            "-n",
-            min=1,
-            help="inbox: how many emails (default: the 36 handwritten ones and 12 from Banking77).",
-            show_default=False,
-        ),
-    ] = None,
-    runner: Annotated[
-        str,
-        typer.Option("--runner", help="inbox: the workflow runner: embedded, temporal, direct."),
-    ] = "embedded",
-    feedback: Annotated[
-        bool,
-        typer.Option(
-            "--feedback/--no-feedback",
-            help="inbox: after each email, record its expected answers as ground-truth "
-            "feedback, as a reviewer would, so the next emails are handled better or cheaper.",
-        ),
-    ] = True,
-    seed_per_intent: Annotated[
-        int,
-        typer.Option(
-            "--seed-per-intent",
-            min=0,
-            help="inbox: labelled Banking77 training queries per intent remembered before the "
-            "batch (0: start with an empty memory).",
-        ),
-    ] = 10,
-    as_json: JsonOption = False,
-) -> None:
-    """Run the built-in tasks on sample support messages, offline, on the local models;
-    [bold]atomic demo inbox[/bold] runs the inbox handler on a batch of support emails."""
-    settings = _settings(db, as_json=as_json)
-    # Under --json the progress and tables go to stderr, and stdout holds only the JSON.
-    screen = err_console if as_json else console
-    if which is None:
-        from atomic.cli._demo import run_demo
-
-        rows = _run(lambda: run_demo(settings, screen, models), as_json=as_json)
-        if as_json:
-            emit_json(to_jsonable_python(rows))
-        return
-    if which != "inbox":
-        raise typer.BadParameter(f"no demo named {which!r}; there is: inbox", param_hint="WHICH")
-    from atomic.apps.inbox._demo import run_inbox_demo
-    from atomic.apps.inbox._runners import RUNNERS
-
-    if runner not in RUNNERS:
-        raise typer.BadParameter(
-            f"{runner!r} is not a runner; choose {', '.join(RUNNERS)}", param_hint="--runner"
-        )
-
-    async def inbox() -> Any:
-        return await run_inbox_demo(
-            settings,
-            screen,
-            limit=limit,
-            runner=runner,
-            model_ids=models,
-            feedback=feedback,
-            seed_per_intent=seed_per_intent,
-        )
-
-    report = _run(inbox, as_json=as_json)
-    if as_json:
-        emit_json(to_jsonable_python(report) | {"emails_per_minute": report.emails_per_minute})
-
-
+app.command("demo")(demo)
 app.command("feedback")(feedback)
 app.add_typer(config_app, name="config")
+app.add_typer(workflows_app, name="workflows")
 app.command("init")(init)
 app.add_typer(task_app, name="task")
 app.add_typer(bench_app, name="bench")
