@@ -272,3 +272,29 @@ def test_a_usage_error_under_json_is_json(
         main()
     assert exited.value.code == 3
     assert json.loads(capsys.readouterr().err)["error"]["code"] == "run.not_found"
+
+
+def test_the_demo_table_keeps_its_ids_at_80_columns() -> None:
+    from rich.console import Console
+
+    from atomic.cli._demo import DemoRow, _demo_table
+
+    rows = [
+        DemoRow(
+            task="transaction-facts",
+            model="llamacpp:smollm2-135m-instruct",
+            output='{"amount": {"value": 89.99, "currency": "EUR"}, "date": "2024-05-14"}',
+            ok=True,
+            tokens="648+69",
+            latency_ms=15454.0,
+            cost_usd=0.0,
+            run_id="run_01a23629e007e8f2fc1057ad",
+        )
+    ]
+    console = Console(width=80, record=True)
+    console.print(_demo_table(rows, 80))
+    text = console.export_text()
+    _assert_fits(text)
+    words = text.split()
+    for whole in ("run_01a23629e007e8f2fc1057ad", "llamacpp:smollm2-135m-instruct", "648+69"):
+        assert whole in words
