@@ -223,6 +223,9 @@ def test_every_data_command_takes_json_and_errors_are_json(
         result = cli.invoke(app, [*args, "--json"])
         assert result.exit_code == 0, (args, result.output)
         json.loads(result.stdout)
+    given = cli.invoke(app, ["feedback", run_ids["first"], "--correct", "--json"])
+    assert given.exit_code == 0, given.output
+    assert json.loads(given.stdout)["task_frozen"] is False
     missing = cli.invoke(app, ["show", "run_nope", "--json"])
     assert missing.exit_code == 3
     assert json.loads(missing.stderr)["error"]["code"] == "run.not_found"
