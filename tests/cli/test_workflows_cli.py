@@ -5,17 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import uuid
 from pathlib import Path
 
 import pytest
+from temporalio.client import Client
 from typer.testing import CliRunner
 
 from atomic import Atomic, FunctionModel
 from atomic.cli import app
-from atomic.errors import InvalidRequestError
+from atomic.errors import InvalidRequestError, WorkflowError
 from atomic.models import ModelRequest
 from atomic.settings import load_settings
-from atomic.workflows import EmbeddedRunner
+from atomic.workflows import EmbeddedRunner, TemporalRunner
 from tests.workflows.crash_worker import Note, shout, three_shouts
 
 
@@ -86,3 +88,53 @@ def test_workflows_are_listed_shown_and_retried(cli: CliRunner) -> None:
     missing = cli.invoke(app, ["workflows", "show", "wf-nope"])
     assert missing.exit_code == 3
     assert "no workflow 'wf-nope'" in missing.stderr
+
+
+async def test_temporal_workflows_are_listed_shown_retried_and_cancelled(
+    cli: CliRunner, temporal_client: Client, temporal_address: str, tmp_path: Path
+) -> None:
+    from tests.workflows.test_temporal import FAST, chain, echo, queue
+
+    def refuses(request: ModelRequest) -> dict[str, str]:
+        raise InvalidRequestError("prompt rejected", model_id="fn:refuses", status=400)
+
+    settings = load_settings(local_models=[], learned_models=False)
+    model = FunctionModel(refuses, id="fn:refuses")
+    workflow_id = f"cli-refused-{uuid.uuid4().hex[:8]}"
+    async with await Atomic.open(settings, models=[model], tasks=[echo]) as atomic:
+        runner = TemporalRunner(
+            atomic, temporal_client, task_queue=queue(), workflows=[chain], step_options=FAST
+        )
+        async with runner:
+            with pytest.raises(WorkflowError):
+                await runner.run(chain, {"text": "x"}, workflow_id=workflow_id)
+
+    listed = await asyncio.to_thread(
+        cli.invoke, app, ["workflows", "list", "--status", "failed", "--address", temporal_address]
+    )
+    assert listed.exit_code == 0, listed.output
+    assert workflow_id in listed.stdout.split()
+    shown = await asyncio.to_thread(
+        cli.invoke, app, ["workflows", "show", workflow_id, "--address", temporal_address, "--json"]
+    )
+    data = json.loads(shown.stdout)
+    assert data["status"] == "FAILED"
+    assert data["steps"][0]["error"]
+    retried = await asyncio.to_thread(
+        cli.invoke,
+        app,
+        ["workflows", "retry", workflow_id, "--address", temporal_address, "--json"],
+    )
+    assert retried.exit_code == 0, retried.output
+    assert json.loads(retried.stdout)["before"] == "FAILED"
+    cancelled = await asyncio.to_thread(
+        cli.invoke,
+        app,
+        ["workflows", "cancel", workflow_id, "--address", temporal_address, "--json"],
+    )
+    assert cancelled.exit_code == 0, cancelled.output
+    assert json.loads(cancelled.stdout)["status"] == "CANCEL_REQUESTED"
+    missing = await asyncio.to_thread(
+        cli.invoke, app, ["workflows", "show", "nope-123", "--address", temporal_address]
+    )
+    assert missing.exit_code == 3

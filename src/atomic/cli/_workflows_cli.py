@@ -8,9 +8,11 @@ picks it up and resumes it from its last completed step.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Group, RenderableType
@@ -22,11 +24,14 @@ from atomic.errors import AtomicError, NotFoundError, WorkflowError
 from . import _render
 from ._output import console, emit_json, fail
 from ._table import Column, fit_table, print_fitted
+from ._workflows_temporal import temporal_cancel, temporal_list, temporal_retry, temporal_show
 
 if TYPE_CHECKING:
     from dbos import DBOSClient
 
 __all__ = ["workflows_app"]
+
+T = TypeVar("T")
 
 workflows_app = typer.Typer(
     help="List, inspect, cancel or retry durable workflows of the embedded runner.",
@@ -36,6 +41,23 @@ workflows_app = typer.Typer(
 WorkflowId = Annotated[str, typer.Argument(help="A workflow id (see `atomic workflows list`).")]
 DbOption = Annotated[str | None, typer.Option("--db", help="Database URL.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+AddressOption = Annotated[
+    str | None,
+    typer.Option(
+        "--address",
+        help="A Temporal server (host:port): the Temporal runner's workflows instead of the "
+        "embedded runner's.",
+        show_default=False,
+    ),
+]
+NamespaceOption = Annotated[str, typer.Option("--namespace", help="Temporal namespace.")]
+
+
+def _on_temporal(call: Callable[[], Awaitable[T]], as_json: bool) -> T:
+    try:
+        return asyncio.run(call())  # type: ignore[arg-type]
+    except AtomicError as exc:
+        fail(exc, as_json=as_json)
 
 
 class WorkflowNotFoundError(NotFoundError):
@@ -107,8 +129,17 @@ def list_workflows(
     db: DbOption = None,
     as_json: JsonOption = False,
     wide: Annotated[bool, typer.Option("--wide", help="Show every column.")] = False,
+    address: AddressOption = None,
+    namespace: NamespaceOption = "default",
 ) -> None:
     """List workflows, newest first."""
+    if address is not None:
+        rows = _on_temporal(
+            lambda: temporal_list(address, namespace, limit=limit, status=status, name=name),
+            as_json,
+        )
+        _print_list(rows, as_json, wide, filtered=bool(status or name))
+        return
     client = _client(db, as_json)
     found = []
     if client is not None:
@@ -123,12 +154,15 @@ def list_workflows(
             )
         finally:
             client.destroy()
-    rows = [_status_json(s) for s in found]
+    _print_list([_status_json(s) for s in found], as_json, wide, filtered=bool(status or name))
+
+
+def _print_list(rows: list[dict[str, Any]], as_json: bool, wide: bool, filtered: bool) -> None:
     if as_json:
         emit_json(rows)
         return
     if not rows:
-        console.print("No workflows match." if status or name else "No workflows yet.")
+        console.print("No workflows match." if filtered else "No workflows yet.")
         return
     columns = [
         Column("workflow", primary=True),
@@ -142,7 +176,9 @@ def list_workflows(
         [
             r["workflow_id"],
             r["name"],
-            Text(r["status"], style="green" if r["status"] == "SUCCESS" else "yellow"),
+            Text(
+                r["status"], style="green" if r["status"] in ("SUCCESS", "COMPLETED") else "yellow"
+            ),
             r["created_at"],
             r["updated_at"],
             r["error"] or "",
@@ -180,8 +216,21 @@ def _with_client(db: str | None, as_json: bool, workflow_id: str) -> DBOSClient:
 
 
 @workflows_app.command("show")
-def show(workflow_id: WorkflowId, db: DbOption = None, as_json: JsonOption = False) -> None:
+def show(
+    workflow_id: WorkflowId,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    address: AddressOption = None,
+    namespace: NamespaceOption = "default",
+) -> None:
     """One workflow: status, input, output or error, and every step it journaled."""
+    if address is not None:
+        shown = _on_temporal(lambda: temporal_show(address, namespace, workflow_id), as_json)
+        if as_json:
+            emit_json(shown)
+        else:
+            console.print(_detail(shown, console.width))
+        return
     client = _with_client(db, as_json, workflow_id)
     try:
         status = _get(client, workflow_id)
@@ -239,17 +288,27 @@ def _detail(data: dict[str, Any], width: int) -> RenderableType:
 
 
 @workflows_app.command("cancel")
-def cancel(workflow_id: WorkflowId, db: DbOption = None, as_json: JsonOption = False) -> None:
+def cancel(
+    workflow_id: WorkflowId,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    address: AddressOption = None,
+    namespace: NamespaceOption = "default",
+) -> None:
     """Cancel a pending workflow: it stops at its next step (its finished steps stay)."""
-    client = _with_client(db, as_json, workflow_id)
-    try:
-        before = _get(client, workflow_id).status
-        client.cancel_workflow(workflow_id)
-        after = _get(client, workflow_id).status
-    except AtomicError as exc:
-        fail(exc, as_json=as_json)
-    finally:
-        client.destroy()
+    if address is not None:
+        done = _on_temporal(lambda: temporal_cancel(address, namespace, workflow_id), as_json)
+        before, after = done["before"], done["status"]
+    else:
+        client = _with_client(db, as_json, workflow_id)
+        try:
+            before = _get(client, workflow_id).status
+            client.cancel_workflow(workflow_id)
+            after = _get(client, workflow_id).status
+        except AtomicError as exc:
+            fail(exc, as_json=as_json)
+        finally:
+            client.destroy()
     if as_json:
         emit_json({"workflow_id": workflow_id, "before": before, "status": after})
     else:
@@ -257,10 +316,29 @@ def cancel(workflow_id: WorkflowId, db: DbOption = None, as_json: JsonOption = F
 
 
 @workflows_app.command("retry")
-def retry(workflow_id: WorkflowId, db: DbOption = None, as_json: JsonOption = False) -> None:
+def retry(
+    workflow_id: WorkflowId,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    address: AddressOption = None,
+    namespace: NamespaceOption = "default",
+) -> None:
     """Run a failed, cancelled or stuck workflow again from where it stopped; the next
     embedded runner on this database runs it. A cancelled one resumes under its own id; a
-    failed one is forked from its failed step under a new id (its journal stays as it was)."""
+    failed one is forked from its failed step under a new id (its journal stays as it was).
+    On Temporal (--address), it is reset to its last completed workflow task: its completed
+    steps stay completed and a worker on its task queue goes on from there."""
+    if address is not None:
+        reset = _on_temporal(lambda: temporal_retry(address, namespace, workflow_id), as_json)
+        if as_json:
+            emit_json(reset)
+        else:
+            console.print(
+                f"{workflow_id}: {reset['before']}; reset to event {reset['from_event']} as "
+                f"run {reset['run_id']}, now RUNNING on its task queue.",
+                soft_wrap=True,
+            )
+        return
     client = _with_client(db, as_json, workflow_id)
     try:
         before = _get(client, workflow_id).status
