@@ -1,4 +1,4 @@
-"""``atomic workflows list | show | cancel | retry``: the embedded runner's durable workflows.
+"""``atomic workflows list | show | cancel | retry``: durable workflows, embedded or Temporal.
 
 Read from the runner's journal (DBOS's system database next to Atomic's) with DBOS's own
 client, so no workflow code is imported and no runner is started. ``retry`` puts a failed or
@@ -34,7 +34,8 @@ __all__ = ["workflows_app"]
 T = TypeVar("T")
 
 workflows_app = typer.Typer(
-    help="List, inspect, cancel or retry durable workflows of the embedded runner.",
+    help="List, inspect, cancel or retry durable workflows: the embedded runner's, or a "
+    "Temporal server's with --address.",
     no_args_is_help=True,
 )
 
