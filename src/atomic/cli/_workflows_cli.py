@@ -1,9 +1,10 @@
 """``atomic workflows list | show | cancel | retry``: durable workflows, embedded or Temporal.
 
-Read from the runner's journal (DBOS's system database next to Atomic's) with DBOS's own
-client, so no workflow code is imported and no runner is started. ``retry`` puts a failed or
-cancelled workflow back on the queue: the next embedded runner process on the same database
-picks it up and resumes it from its last completed step.
+The embedded runner's are read from its journal (DBOS's system database next to Atomic's) with
+DBOS's own client, so no workflow code is imported and no runner is started. ``retry`` puts a
+cancelled workflow back on the queue under its id, and forks a failed one from its failed step
+under a new id; the next embedded runner on the same database runs it. With ``--address``, the
+same commands go to a Temporal server (:mod:`atomic.cli._workflows_temporal`).
 """
 
 from __future__ import annotations
