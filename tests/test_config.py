@@ -238,3 +238,56 @@ def test_a_bad_value_in_the_file_names_its_line_and_the_form(env: Path) -> None:
     assert f"{env / 'atomic.toml'}:3: settings.max_attempts = 'abc' is not valid" in message
     assert "expected a whole number ≥ 1 and ≤ 10" in message
     assert "ATOMIC_MAX_ATTEMPTS" in (caught.value.hint or "")
+
+
+async def test_task_policies_and_budgets_reach_the_exchange(env: Path) -> None:
+    from atomic import Atomic, FunctionModel
+    from atomic.exchange import MaxQuality, MinCost
+
+    write(
+        env,
+        "[settings]\nlocal_models = []\nlearned_models = false\n\n"
+        "[tasks.policy.sentiment]\n"
+        'objective = "min_cost"\nfloor = 0.9\nbudget_usd = 1.5\nbudget_window_s = 3600\n\n'
+        '[tasks.policy."banking77-intent"]\n'
+        'objective = "max_quality"\nmax_cost_usd = 0.01\nmax_cascade = 1\n',
+    )
+    model = FunctionModel(lambda request: "positive", id="fn:positive")
+    async with await Atomic.open(load_settings(), models=[model]) as atomic:
+        sentiment = atomic.exchange.policy("sentiment")
+        assert sentiment.objective == MinCost(floor=0.9)
+        pacer = atomic.exchange.pacer("sentiment")
+        assert pacer is not None
+        assert (pacer.budget.amount_usd, pacer.budget.window_s) == (1.5, 3600)
+        intent = atomic.exchange.policy("banking77-intent")
+        assert intent.objective == MaxQuality(max_cost_usd=0.01)
+        assert intent.max_cascade == 1
+
+
+def test_a_policy_key_of_another_objective_names_its_line(env: Path) -> None:
+    path = write(env, '[tasks.policy.sentiment]\nobjective = "utility"\nfloor = 0.9\n')
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert f"{path}:1: tasks.policy.sentiment" in caught.value.message
+    assert "floor applies to objective 'min_cost', not 'utility'" in caught.value.message
+
+
+async def test_a_policy_for_an_unknown_task_is_an_error(env: Path) -> None:
+    from atomic import Atomic
+
+    write(env, "[settings]\nlocal_models = []\n\n[tasks.policy.sentimant]\nmax_cascade = 2\n")
+    with pytest.raises(ConfigError, match=r"tasks\.policy\.sentimant names a task"):
+        await Atomic.open(load_settings(), models=[])
+
+
+def test_the_starter_policy_example_is_valid(env: Path) -> None:
+    from atomic.cli._config_cli import starter_text
+
+    lines = [
+        line[2:]
+        if line.startswith(("# [tasks.policy", "# objective", "# floor", "# max_c", "# budget"))
+        else line
+        for line in starter_text().splitlines()
+    ]
+    path = _write(env / "atomic.toml", "\n".join(lines))
+    assert load_config(path).tasks.policy["banking77-intent"].floor == 0.8

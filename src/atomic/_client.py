@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
@@ -10,6 +11,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from atomic.adaptation import Adaptation, AdaptationStatus, FeedbackKind
+from atomic.config import load_config
+from atomic.errors import ConfigError
 from atomic.exchange import AuctionRecord, Exchange, Objective, Result
 from atomic.models import Model
 from atomic.models._registry import ModelRegistry, default_registry
@@ -75,8 +78,11 @@ class Atomic:
             catalog.add_module(module)
         for task in tasks or ():
             catalog.add(task)
+        policies = _declared_policies(settings, catalog)
         store = await Store.open(settings.resolved_database_url())
         atomic = cls(settings, registry, catalog, store, seed=seed)
+        for name, (policy, budget) in policies.items():
+            atomic.exchange.configure(name, policy, budget=budget)
         await atomic.exchange.restore()
         await atomic.adaptation.restore()
         return atomic
@@ -221,3 +227,20 @@ class Atomic:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def _declared_policies(settings: AtomicSettings, catalog: TaskCatalog) -> dict[str, Any]:
+    """atomic.toml's ``[tasks.policy.<task>]`` tables, as the exchange's policy and budget."""
+    config = load_config(settings.config)
+    policies = {}
+    for name, declared in config.tasks.policy.items():
+        if name not in catalog:
+            close = difflib.get_close_matches(name, [t.name for t in catalog], n=1)
+            raise ConfigError(
+                f"{config.path}: tasks.policy.{name} names a task Atomic does not know",
+                hint=(f"did you mean {close[0]}? " if close else "")
+                + "use a task name from `atomic tasks` (or add its module to tasks.modules)",
+                context={"file": str(config.path), "key": f"tasks.policy.{name}"},
+            )
+        policies[name] = declared.build()
+    return policies

@@ -37,9 +37,16 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from atomic.errors import ConfigError
 from atomic.models._card import OutputStrategy, Residency, parse_model_id
@@ -50,6 +57,7 @@ __all__ = [
     "LocalModelConfig",
     "PriceConfig",
     "RequestDefaults",
+    "TaskPolicyConfig",
     "TasksConfig",
     "find_config_path",
     "line_of",
@@ -137,11 +145,71 @@ class LocalModelConfig(_Strict):
         return value.expanduser()
 
 
+class TaskPolicyConfig(_Strict):
+    """How the exchange treats one task's calls (``[tasks.policy.<task>]``): its objective,
+    exploration, cascade and budget."""
+
+    objective: Literal["utility", "min_cost", "max_quality"] = "utility"
+    value_usd: float | None = Field(default=None, ge=0, description="utility: value of a hit.")
+    latency_weight: float = Field(default=0.0, ge=0, description="utility: USD per second.")
+    floor: float | None = Field(default=None, ge=0, le=1, description="min_cost: P(success).")
+    max_cost_usd: float | None = Field(default=None, gt=0, description="max_quality: cap.")
+    max_latency_ms: float | None = Field(default=None, gt=0, description="max_quality: cap.")
+    exploration: float = Field(default=1.0, ge=0)
+    contextual: bool = False
+    max_cascade: int = Field(default=3, ge=1)
+    budget_usd: float | None = Field(default=None, gt=0, description="Spend per window.")
+    budget_window_s: float = Field(default=86_400.0, gt=0)
+
+    @model_validator(mode="after")
+    def _keys_fit_the_objective(self) -> TaskPolicyConfig:
+        owners = {
+            "value_usd": "utility",
+            "latency_weight": "utility",
+            "floor": "min_cost",
+            "max_cost_usd": "max_quality",
+            "max_latency_ms": "max_quality",
+        }
+        for key, owner in owners.items():
+            if key in self.model_fields_set and owner != self.objective:
+                raise ValueError(f"{key} applies to objective {owner!r}, not {self.objective!r}")
+        return self
+
+    def build(self) -> tuple[Any, Any]:
+        """The exchange's ``TaskPolicy`` and ``Budget`` (None when no budget is set)."""
+        from atomic.exchange import Budget, MaxQuality, MinCost, TaskPolicy, Utility
+
+        objective: Any
+        if self.objective == "min_cost":
+            objective = MinCost() if self.floor is None else MinCost(floor=self.floor)
+        elif self.objective == "max_quality":
+            objective = MaxQuality(
+                max_cost_usd=self.max_cost_usd or float("inf"),
+                max_latency_ms=self.max_latency_ms or float("inf"),
+            )
+        else:
+            objective = Utility(value_usd=self.value_usd, latency_weight=self.latency_weight)
+        policy = TaskPolicy(
+            objective=objective,
+            exploration=self.exploration,
+            contextual=self.contextual,
+            max_cascade=self.max_cascade,
+        )
+        budget = (
+            None
+            if self.budget_usd is None
+            else Budget(amount_usd=self.budget_usd, window_s=self.budget_window_s)
+        )
+        return policy, budget
+
+
 class TasksConfig(_Strict):
-    """Which tasks are registered: modules of your own, and the built-in ones or not."""
+    """Which tasks are registered (modules of your own, the built-in ones or not), and how the
+    exchange treats each one's calls."""
 
     modules: list[str] | None = None
     builtin: bool | None = None
+    policy: dict[str, TaskPolicyConfig] = Field(default_factory=dict)
 
 
 class AtomicConfig(_Strict):
@@ -275,33 +343,31 @@ def _where(path: Path, text: str, loc: tuple[str | int, ...]) -> str:
 
 
 def line_of(text: str, loc: tuple[str | int, ...]) -> int | None:
-    """The line that sets ``loc`` (e.g. ``("models", 1, "price")``), or its table's header."""
-    if not loc or not isinstance(loc[0], str):
-        return None
-    table, rest = loc[0], loc[1:]
-    index = rest[0] if rest and isinstance(rest[0], int) else None
-    key = next((p for p in (rest[1:] if index is not None else rest) if isinstance(p, str)), None)
-    header = re.compile(rf"^\s*\[\[?\s*{re.escape(table)}\s*\]\]?\s*(#.*)?$")
-    seen, start = -1, None
+    """The line that sets ``loc`` (``("models", 1, "price")``, ``("tasks", "policy", "x",
+    "floor")``), else the line of the closest table header that holds it, else None."""
+    names = [p for p in loc if isinstance(p, str)]
+    index = next((p for p in loc if isinstance(p, int)), None)
     lines = text.splitlines()
-    for number, line in enumerate(lines, 1):
-        if header.match(line):
-            seen += 1
-            if index is None or seen == index:
-                start = number
+    for cut in range(len(names), 0, -1):
+        dotted = r"\s*\.\s*".join(
+            rf"(?:{re.escape(n)}|\"{re.escape(n)}\"|'{re.escape(n)}')" for n in names[:cut]
+        )
+        header = re.compile(rf"^\s*\[\[?\s*{dotted}\s*\]\]?\s*(#.*)?$")
+        starts = [number for number, line in enumerate(lines, 1) if header.match(line)]
+        if not starts:
+            continue
+        start = starts[index] if index is not None and index < len(starts) else starts[0]
+        key = names[cut] if cut < len(names) else None
+        if key is None:
+            return start
+        setting = re.compile(rf"^\s*(?:{re.escape(key)}|\"{re.escape(key)}\")\s*=")
+        for number in range(start, len(lines)):
+            if lines[number].lstrip().startswith("["):
                 break
-    if start is None:
-        return None
-    if key is None:
+            if setting.match(lines[number]):
+                return number + 1
         return start
-    setting = re.compile(rf"^\s*{re.escape(key)}\s*=")
-    for number in range(start, len(lines)):
-        line = lines[number]
-        if line.lstrip().startswith("["):
-            break
-        if setting.match(line):
-            return number + 1
-    return start
+    return None
 
 
 _EXPECTED = {

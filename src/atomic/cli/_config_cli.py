@@ -73,6 +73,7 @@ def check(
     try:
         config = load_config(settings.config)
         models = list(default_registry(settings, config))
+        _check_tasks(settings)
     except AtomicError as exc:
         fail(exc, as_json=as_json)
     probes = asyncio.run(_probe_all(models)) if probe else {}
@@ -87,6 +88,18 @@ def check(
             console.print(line, soft_wrap=True)
     if any(not p["ok"] for p in probes.values()):
         raise typer.Exit(code=EXIT_FAILURE)
+
+
+def _check_tasks(settings: AtomicSettings) -> None:
+    """Import the task modules and check that every task policy names a known task."""
+    from atomic._client import _declared_policies
+    from atomic.tasks import TaskCatalog
+    from atomic.tasks._builtin import BUILTIN_TASKS
+
+    catalog = TaskCatalog(BUILTIN_TASKS if settings.builtin_tasks else ())
+    for module in settings.task_modules:
+        catalog.add_module(module)
+    _declared_policies(settings, catalog)
 
 
 async def _probe_all(models: list[Model]) -> dict[str, dict[str, Any]]:
@@ -148,6 +161,10 @@ def _report(settings: AtomicSettings, config: AtomicConfig, models: list[Model])
         "database_url": settings.resolved_database_url(),
         "home": str(settings.home),
         "task_modules": settings.task_modules,
+        "task_policies": {
+            name: declared.model_dump(exclude_unset=True)
+            for name, declared in config.tasks.policy.items()
+        },
         "builtin_tasks": settings.builtin_tasks,
         "models": entries,
     }
@@ -159,12 +176,24 @@ def _view(report: dict[str, Any], cards: list[ModelCard]) -> list[Text]:
         _pair("config", report["config"] or f"none ({CONFIG_NAME} not found; defaults used)"),
         _pair("database", report["database_url"]),
         _pair("tasks", _tasks_line(report)),
+        *[
+            _pair("policy", f"{name}: " + ", ".join(f"{k} {v}" for k, v in policy.items()))
+            for name, policy in report["task_policies"].items()
+        ],
         Text(f"\n{len(cards)} models would be registered:"),
     ]
     for entry in report["models"]:
         lines += _model_lines(entry)
     failed = [e["id"] for e in report["models"] if not e.get("probe", {"ok": True})["ok"]]
-    if failed:
+    if not cards:
+        lines.append(
+            Text(
+                "Valid, but no model would be registered: every call would fail. Declare "
+                "[[models]] or [[local]], or keep settings.local_models.",
+                style="yellow",
+            )
+        )
+    elif failed:
         lines.append(Text(f"Valid, but {', '.join(failed)} did not answer as expected.", "red"))
     else:
         lines.append(Text("OK: the configuration is valid.", style="green"))
