@@ -336,15 +336,44 @@ class Store(AdaptationLedger, RunLedger):
             return _run_record(row, [_attempt_record(a) for a in row.attempts])
 
     async def list_runs(
-        self, *, tenant: str = "default", limit: int = 20, task_name: str | None = None
+        self,
+        *,
+        tenant: str = "default",
+        limit: int = 20,
+        task_name: str | None = None,
+        model_id: str | None = None,
+        status: str | None = None,
+        since: datetime | None = None,
+        before: str | None = None,
     ) -> list[RunRecord]:
-        """Up to ``limit`` runs of ``tenant``, newest first; their ``attempts`` are not loaded."""
+        """Up to ``limit`` runs of ``tenant``, newest first; their ``attempts`` are not loaded.
+
+        Filters: ``task_name``, ``model_id`` (the model that served it), ``status`` (any status
+        string), ``since`` (created at or after). ``before`` is a cursor: the id of the last run
+        of the previous page; the page starts after it.
+        """
         if limit < 0:
             raise ValueError(f"limit must be 0 or more, not {limit}")
         await self.reap_abandoned()
         statement = select(RunRow).where(RunRow.tenant == tenant)
         if task_name is not None:
             statement = statement.where(RunRow.task_name == task_name)
+        if model_id is not None:
+            statement = statement.where(RunRow.model_id == model_id)
+        if status is not None:
+            statement = statement.where(RunRow.status == status)
+        if since is not None:
+            statement = statement.where(RunRow.created_at >= since)
+        if before is not None:
+            cursor = (
+                select(RunRow.created_at)
+                .where(RunRow.id == before, RunRow.tenant == tenant)
+                .scalar_subquery()
+            )
+            statement = statement.where(
+                (RunRow.created_at < cursor)
+                | ((RunRow.created_at == cursor) & (RunRow.id < before))
+            )
         # The id breaks ties between runs created in the same microsecond; it sorts by time too.
         statement = statement.order_by(RunRow.created_at.desc(), RunRow.id.desc()).limit(limit)
         async with self._translate_errors("list runs"), self._sessions() as session:
@@ -397,16 +426,18 @@ def _create_sqlite_engine(url: URL) -> AsyncEngine:
     database = url.database or ""
     in_memory = database in ("", ":memory:")
     if not in_memory and not database.startswith("file:"):
-        folder = Path(database).parent
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
+        # A folder that does not exist is a typo far more often than a wish: creating it would
+        # hand back an empty database that says "no runs yet". (The default home is created by
+        # AtomicSettings.resolved_database_url.)
+        folder = Path(database).expanduser().parent
+        if not folder.is_dir():
+            shown = url.render_as_string(hide_password=True)
             raise StorageError(
-                f"cannot create the folder {str(folder)!r} for the SQLite database "
-                f"{url.render_as_string(hide_password=True)}: {exc.strerror or exc}",
-                hint="point ATOMIC_HOME or ATOMIC_DATABASE_URL at a folder you can write to",
-                context={"url": url.render_as_string(hide_password=True), "folder": str(folder)},
-            ) from exc
+                f"the folder {str(folder)!r} of the SQLite database {shown} does not exist",
+                hint=f"create it (mkdir -p {folder}) or fix the path in ATOMIC_DATABASE_URL / "
+                "--db (four slashes for an absolute path: sqlite:////abs/path/atomic.db)",
+                context={"url": shown, "folder": str(folder)},
+            )
     # An in-memory database lives in one connection: share it, or each query sees an empty one.
     pool: dict[str, Any] = {"poolclass": StaticPool} if in_memory else {}
     engine = create_async_engine(url, **pool)

@@ -127,9 +127,7 @@ def atomic_sandbox() -> SandboxedWorkflowRunner:
     """Temporal's workflow sandbox with the ``atomic`` package passed through, so the
     workflow sees the worker's registry (pass it to a ``Worker`` or ``Replayer``)."""
     # OpenTelemetry too: the tracing interceptor carries trace context through workflows.
-    restrictions = SandboxRestrictions.default.with_passthrough_modules(
-        "atomic", "opentelemetry"
-    )
+    restrictions = SandboxRestrictions.default.with_passthrough_modules("atomic", "opentelemetry")
     return SandboxedWorkflowRunner(restrictions=restrictions)
 
 
