@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Group, RenderableType
 from rich.table import Table
 
-from atomic.adaptation import AdaptationStatus
 from atomic.errors import FeedbackError
+
+if TYPE_CHECKING:
+    from atomic.adaptation import AdaptationStatus
 
 __all__ = ["feedback", "task_app"]
 

@@ -7,16 +7,12 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from pydantic import BaseModel
 from rich.console import RenderableType
 
-from atomic._client import Atomic
 from atomic.errors import AtomicError, InputValidationError
-from atomic.settings import AtomicSettings, load_settings
-from atomic.tasks import Task
 
 from . import _render
 from ._adapt import feedback, task_app
@@ -28,6 +24,13 @@ from ._output import EXIT_CODES_HELP, console, emit_json, err_console, fail, par
 from ._table import print_fitted
 from ._temporal_cli import temporal_app, worker
 from ._workflows_cli import workflows_app
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from atomic._client import Atomic
+    from atomic.settings import AtomicSettings
+    from atomic.tasks import Task
 
 __all__ = ["app", "console", "err_console", "main"]
 
@@ -73,6 +76,8 @@ def _settings(db: str | None = None, *, as_json: bool = False, **overrides: Any)
     """The settings (atomic.toml, then ATOMIC_* variables, then ``--db`` and ``overrides``);
     a bad value is one message naming the variable, not a traceback."""
     try:
+        from atomic.settings import load_settings
+
         return load_settings(database_url=db, **overrides)
     except AtomicError as exc:
         fail(exc, as_json=as_json)
@@ -88,6 +93,10 @@ def _run(body: Callable[[], Awaitable[T]], *, as_json: bool = False) -> T:
 
 
 async def _open(settings: AtomicSettings) -> Atomic:
+    # Imported here: the store and the exchange take most of a second to import, and
+    # `atomic --help` (or a usage error) should not wait for them.
+    from atomic._client import Atomic
+
     return await Atomic.open(settings)
 
 

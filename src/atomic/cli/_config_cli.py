@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.text import Text
 
-from atomic.config import CONFIG_NAME, AtomicConfig, load_config
+if TYPE_CHECKING:
+    from atomic.config import AtomicConfig
+    from atomic.models import Model, ModelCard
+    from atomic.settings import AtomicSettings
+
 from atomic.errors import AtomicError, ConfigError
-from atomic.models import Model, ModelCard
-from atomic.settings import AtomicSettings
 
 from ._output import EXIT_FAILURE, console, emit_json, fail
 
@@ -29,7 +31,7 @@ def starter_text() -> str:
 
 def init(
     path: Annotated[Path, typer.Argument(help="Where to write it.", show_default=True)] = Path(
-        CONFIG_NAME
+        "atomic.toml"
     ),
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
     show: Annotated[
@@ -71,6 +73,8 @@ def check(
 
     settings = _settings(as_json=as_json)
     try:
+        from atomic.config import load_config
+
         config = load_config(settings.config)
         models = list(default_registry(settings, config))
         _check_tasks(settings)
@@ -173,7 +177,7 @@ def _report(settings: AtomicSettings, config: AtomicConfig, models: list[Model])
 def _view(report: dict[str, Any], cards: list[ModelCard]) -> list[Text]:
     """Plain lines, never folded: paths, URLs and ids stay whole (a terminal wraps them)."""
     lines = [
-        _pair("config", report["config"] or f"none ({CONFIG_NAME} not found; defaults used)"),
+        _pair("config", report["config"] or "none (atomic.toml not found; defaults used)"),
         _pair("database", report["database_url"]),
         _pair("tasks", _tasks_line(report)),
         *[

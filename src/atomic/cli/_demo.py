@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic_core import to_jsonable_python
@@ -12,10 +12,11 @@ from rich.console import Console, RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from atomic._client import Atomic
 from atomic.errors import AtomicError
-from atomic.settings import AtomicSettings
-from atomic.tasks._builtin import banking77_intent, reply_draft, sentiment, transaction_facts
+
+if TYPE_CHECKING:
+    from atomic.settings import AtomicSettings
+    from atomic.tasks import Task
 
 from . import _render
 from ._output import console, emit_json, err_console
@@ -29,12 +30,16 @@ DEMO_MESSAGES = (
     "Please refund the duplicate, order ref ZL-55102.",
 )
 
-DEMO_PLAN = (
-    (banking77_intent, DEMO_MESSAGES[0]),
-    (sentiment, DEMO_MESSAGES[0]),
-    (transaction_facts, DEMO_MESSAGES[1]),
-    (reply_draft, DEMO_MESSAGES[1]),
-)
+
+def _demo_plan() -> tuple[tuple[Task[Any, Any], str], ...]:
+    from atomic.tasks._builtin import banking77_intent, reply_draft, sentiment, transaction_facts
+
+    return (
+        (banking77_intent, DEMO_MESSAGES[0]),
+        (sentiment, DEMO_MESSAGES[0]),
+        (transaction_facts, DEMO_MESSAGES[1]),
+        (reply_draft, DEMO_MESSAGES[1]),
+    )
 
 
 @dataclass
@@ -53,6 +58,8 @@ async def run_demo(
     settings: AtomicSettings, console: Console, model_ids: Sequence[str] | None = None
 ) -> list[DemoRow]:
     """Run every demo task on every chosen model, print the table, and return its rows."""
+    from atomic._client import Atomic
+
     rows: list[DemoRow] = []
     async with await Atomic.open(settings) as atomic:
         chosen = list(model_ids) if model_ids else [m.id for m in atomic.registry]
@@ -65,9 +72,9 @@ async def run_demo(
             TimeElapsedColumn(),
         )
         with Progress(*columns, console=console, transient=True) as progress:
-            bar = progress.add_task("demo", total=len(chosen) * len(DEMO_PLAN))
+            bar = progress.add_task("demo", total=len(chosen) * len(_demo_plan()))
             for model_id in chosen:
-                for task, text in DEMO_PLAN:
+                for task, text in _demo_plan():
                     progress.update(bar, description=f"{task.name} on {model_id}")
                     try:
                         result = await atomic.run(task, {"text": text}, model=model_id)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from atomic.exchange import AuctionRecord
-
 from ._render import format_cost
 from ._table import Column, fit_table
+
+if TYPE_CHECKING:
+    from atomic.exchange import AuctionRecord
 
 __all__ = ["explain_sentence", "explain_view"]
 

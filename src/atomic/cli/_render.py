@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Group, RenderableType
 from rich.panel import Panel
@@ -12,9 +12,11 @@ from rich.table import Table
 from rich.text import Text
 
 from atomic.errors import AtomicError
-from atomic.models import ModelCard, Price
-from atomic.storage import RunRecord
-from atomic.tasks import Task
+
+if TYPE_CHECKING:
+    from atomic.models import ModelCard, Price
+    from atomic.storage import RunRecord
+    from atomic.tasks import Task
 
 from ._table import Column, fit_table
 
