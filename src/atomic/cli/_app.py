@@ -23,6 +23,7 @@ from ._logging import route_library_logs
 from ._output import EXIT_CODES_HELP, console, emit_json, err_console, fail, parse_since
 from ._table import print_fitted
 from ._temporal_cli import temporal_app, worker
+from ._whatif import whatif
 from ._workflows_cli import workflows_app
 
 if TYPE_CHECKING:
@@ -412,6 +413,7 @@ def explain(
 
 app.command("demo")(demo)
 app.command("feedback")(feedback)
+app.command("whatif")(whatif)
 app.add_typer(config_app, name="config")
 app.add_typer(workflows_app, name="workflows")
 app.command("init")(init)
