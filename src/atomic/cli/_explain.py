@@ -70,7 +70,10 @@ def explain_view(record: AuctionRecord, width: int = 80, wide: bool = False) -> 
         "exploration",
         f"{record.exploration:g} ({'contextual' if record.contextual else 'per task'})",
     )
-    head.add_row("winner", f"{record.winner} (propensity {record.propensity:.3f})")
+    if record.winner is None:
+        head.add_row("winner", "none: no model was eligible, the call was refused")
+    else:
+        head.add_row("winner", f"{record.winner} (propensity {record.propensity:.3f})")
     margin = "-" if record.margin is None else f"{record.margin:.6g}"
     head.add_row("runner-up", f"{record.runner_up or '-'} (margin {margin})")
     budget = (
@@ -85,33 +88,34 @@ def explain_view(record: AuctionRecord, width: int = 80, wide: bool = False) -> 
         parts.append(Text(""))
         parts.append(fit_table(columns, rows, width=width, title=title, wide=wide)[0])
 
-    add(
-        [
-            Column("#", primary=True, justify="right"),
-            Column("model", primary=True),
-            Column("P(success)", primary=True, justify="right"),
-            Column("cost", primary=True, justify="right"),
-            Column("score", drop=3, justify="right"),
-            Column("draw", drop=5, justify="right"),
-            Column("latency p50/p95", drop=4, justify="right"),
-            Column("from", flex=16, wrap=True, drop=2),
-        ],
-        [
+    if record.bids:
+        add(
             [
-                str(bid.rank),
-                Text(bid.model_id, style="bold green" if bid.model_id == record.winner else ""),
-                f"{bid.p_success:.3f} ± {bid.p_std:.3f}",
-                format_cost(bid.cost_usd),
-                f"{bid.score:.6g}" + ("" if bid.feasible else " (infeasible)"),
-                f"{bid.p_draw:.3f}",
-                f"{bid.latency_p50_ms:,.0f}/{bid.latency_p95_ms:,.0f} ms",
-                f"p: {bid.p_source}; tokens: {bid.input_tokens_source}, "
-                f"{bid.output_tokens_source}; latency: {bid.latency_source}",
-            ]
-            for bid in record.bids
-        ],
-        "Bids",
-    )
+                Column("#", primary=True, justify="right"),
+                Column("model", primary=True),
+                Column("P(success)", primary=True, justify="right"),
+                Column("cost", primary=True, justify="right"),
+                Column("score", drop=3, justify="right"),
+                Column("draw", drop=5, justify="right"),
+                Column("latency p50/p95", drop=4, justify="right"),
+                Column("from", flex=16, wrap=True, drop=2),
+            ],
+            [
+                [
+                    str(bid.rank),
+                    Text(bid.model_id, style="bold green" if bid.model_id == record.winner else ""),
+                    f"{bid.p_success:.3f} ± {bid.p_std:.3f}",
+                    format_cost(bid.cost_usd),
+                    f"{bid.score:.6g}" + ("" if bid.feasible else " (infeasible)"),
+                    f"{bid.p_draw:.3f}",
+                    f"{bid.latency_p50_ms:,.0f}/{bid.latency_p95_ms:,.0f} ms",
+                    f"p: {bid.p_source}; tokens: {bid.input_tokens_source}, "
+                    f"{bid.output_tokens_source}; latency: {bid.latency_source}",
+                ]
+                for bid in record.bids
+            ],
+            "Bids",
+        )
     if record.exclusions:
         add(
             [Column("model", primary=True), Column("why", primary=True, flex=20, wrap=True)],

@@ -68,8 +68,9 @@ class _Console(Console):
         self._width = width
 
 
-console: Console = _Console()
-err_console: Console = _Console(stderr=True)
+# No emoji codes: a model id and a colon (`fn:cloud: …`) would print as a cloud.
+console: Console = _Console(emoji=False)
+err_console: Console = _Console(stderr=True, emoji=False)
 
 
 def emit_json(data: Any) -> None:

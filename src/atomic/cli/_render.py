@@ -191,7 +191,10 @@ def run_detail(run: RunRecord, width: int = 80, wide: bool = False, prompts: boo
                 format_cost(attempt.cost_usd),
             ]
         )
-    table, _ = fit_table(columns, attempts, width=width, title="Attempts", wide=wide)
+    if attempts:
+        table, _ = fit_table(columns, attempts, width=width, title="Attempts", wide=wide)
+    else:  # refused, or abandoned before a model answered
+        table = Text("No attempts: no model was called.")
     parts: list[RenderableType] = [summary, Text(""), table]
     if prompts:
         for attempt in run.attempts:
