@@ -97,13 +97,13 @@ def attempt_record(
 def cascade_error(task: Task[Any, Any], run: RunRecord, turns: Turns) -> AtomicError:
     """The error a failed cascade raises: the last model's, naming every model tried."""
     tried = [
-        {"model_id": model_id, "code": exc.code, "message": exc.message}
+        {"model": model_id, "code": exc.code, "errors": [f"{exc.code}: {exc.message}"]}
         for model_id, exc in turns.errors
     ]
     if turns.errors:
         error = turns.errors[-1][1]
         if len(turns.errors) > 1:
-            others = "; ".join(f"{t['model_id']}: {t['code']}" for t in tried[:-1])
+            others = "; ".join(f"{t['model']}: {t['code']}" for t in tried[:-1])
             error.message = f"{error.message} (also tried {others})"
     else:
         error = NoEligibleModelError(
