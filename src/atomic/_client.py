@@ -68,6 +68,7 @@ class Atomic:
         models: Iterable[Model] | None = None,
         tasks: Iterable[Task[Any, Any]] | None = None,
         seed: int | None = None,
+        restore: bool = True,
     ) -> Atomic:
         """Open the store (migrating it) and register models and tasks.
 
@@ -75,6 +76,8 @@ class Atomic:
         built-in tasks and those of ``ATOMIC_TASK_MODULES``; ``seed`` makes exploration
         repeatable. The learner's persisted state and every task's memory are restored, and
         each label task gets a ``learned:<task>`` model (unless ``ATOMIC_LEARNED_MODELS=0``).
+        ``restore=False`` skips restoring them: for reading the store (listing runs, say),
+        which needs neither.
         """
         settings = settings or load_settings()
         registry = ModelRegistry(models) if models is not None else default_registry(settings)
@@ -88,8 +91,9 @@ class Atomic:
         atomic = cls(settings, registry, catalog, store, seed=seed)
         for name, (policy, budget) in policies.items():
             atomic.exchange.configure(name, policy, budget=budget)
-        await atomic.exchange.restore()
-        await atomic.adaptation.restore()
+        if restore:
+            await atomic.exchange.restore()
+            await atomic.adaptation.restore()
         return atomic
 
     async def run(

@@ -93,12 +93,12 @@ def _run(body: Callable[[], Awaitable[T]], *, as_json: bool = False) -> T:
         fail(exc, as_json=as_json)
 
 
-async def _open(settings: AtomicSettings) -> Atomic:
+async def _open(settings: AtomicSettings, *, restore: bool = True) -> Atomic:
     # Imported here: the store and the exchange take most of a second to import, and
     # `atomic --help` (or a usage error) should not wait for them.
     from atomic._client import Atomic
 
-    return await Atomic.open(settings)
+    return await Atomic.open(settings, restore=restore)
 
 
 def _read_input(raw: str, task: Task[Any, Any]) -> Any:
@@ -316,7 +316,8 @@ def runs(
         raise typer.BadParameter(str(exc), param_hint="--since") from None
 
     async def body() -> None:
-        async with await _open(settings) as atomic:
+        # Reading runs needs neither the learner's state nor the tasks' memories.
+        async with await _open(settings, restore=False) as atomic:
             found = await atomic.list_runs(
                 limit=limit, task=task, model=model, status=status, since=start, before=before
             )
@@ -362,7 +363,7 @@ def _print_record(
     settings = _settings(db, as_json=as_json)
 
     async def body() -> None:
-        async with await _open(settings) as atomic:
+        async with await _open(settings, restore=False) as atomic:
             record = await fetch(atomic)
             if as_json:
                 emit_json(record.model_dump(mode="json"))

@@ -105,7 +105,7 @@ def whatif(
 
     async def body() -> None:
         target = _objective(objective, value, floor, max_cost)
-        async with await _open(settings) as atomic:
+        async with await _open(settings, restore=False) as atomic:
             when = parse_since(since) if since else None
             result = await atomic.what_if(task, target, since=when)
         if as_json:
