@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -27,6 +27,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from atomic._client import Atomic
 from atomic.apps.inbox._emails import (
@@ -207,17 +208,20 @@ def _duration(ms: float) -> str:
     return f"{ms:,.0f} ms" if ms < 1000 else f"{ms / 1000:,.1f} s"
 
 
-def _steps_table(report: InboxReport) -> Table:
-    table = Table(
-        title=f"atomic demo inbox: {len(report.outcomes)} emails on the {report.runner} runner",
-        title_justify="left",
-    )
-    table.add_column("step", no_wrap=True)
-    table.add_column("runs", justify="right")
-    table.add_column("winners (share)", overflow="fold", min_width=14)
-    table.add_column("mean cost", justify="right", no_wrap=True)
-    table.add_column("latency p50 / p95", justify="right", no_wrap=True)
-    table.add_column("accuracy", overflow="fold", min_width=12)
+def _steps_table(report: InboxReport, width: int) -> tuple[RenderableType, int]:
+    """Per step: winners, accuracy (never dropped), then runs, cost and latency while they
+    fit; at 80 columns the secondary ones go first and the note says which."""
+    from atomic.cli._table import Column, fit_table
+
+    columns = [
+        Column("step", primary=True),
+        Column("runs", drop=1, justify="right"),
+        Column("winners (share)", primary=True),  # model ids are never cut
+        Column("mean cost", drop=2, justify="right"),
+        Column("latency p50 / p95", drop=3, justify="right"),
+        Column("accuracy", primary=True, flex=12, wrap=True),
+    ]
+    rows: list[list[str | Text]] = []
     for step in report.score.steps.values():
         shares = "\n".join(f"{model} {share:.0%}" for model, share in step.shares())
         runs = str(step.succeeded) + (f" + {step.failed} failed" if step.failed else "")
@@ -225,10 +229,11 @@ def _steps_table(report: InboxReport) -> Table:
             f"{_duration(percentile(step.latencies_ms, 50))} / "
             f"{_duration(percentile(step.latencies_ms, 95))}"
         )
-        table.add_row(
-            step.name, runs, shares or "-", _cost(step.mean_cost_usd), latency, step.quality
+        rows.append(
+            [step.name, runs, shares or "-", _cost(step.mean_cost_usd), latency, step.quality]
         )
-    return table
+    title = f"atomic demo inbox: {len(report.outcomes)} emails on the {report.runner} runner"
+    return fit_table(columns, rows, width=width, title=title)
 
 
 def _facts_table(score: BatchScore) -> Table:
@@ -254,7 +259,9 @@ def _facts_table(score: BatchScore) -> Table:
 
 def _print_report(console: Console, report: InboxReport, *, feedback: bool) -> None:
     score = report.score
-    console.print(_steps_table(report))
+    from atomic.cli._table import print_fitted
+
+    print_fitted(console, _steps_table(report, console.width))
     if score.facts_scored:
         console.print(_facts_table(score))
     written = sum(1 for o in report.outcomes if o.email.source == "handwritten")
