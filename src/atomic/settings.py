@@ -121,6 +121,15 @@ class AtomicSettings(BaseSettings):
         description="Python modules whose `Task` objects are registered (e.g. `myapp.tasks`).",
     )
 
+    service_host: str = Field(
+        default="127.0.0.1",
+        description="Address `atomic serve` binds; anything but loopback requires API keys.",
+    )
+    service_port: int = Field(default=8765, ge=1, le=65535, description="Port of `atomic serve`.")
+    service_workers: int = Field(
+        default=1, ge=1, le=64, description="Worker processes of `atomic serve`."
+    )
+
     @field_validator("home")
     @classmethod
     def _expand(cls, value: Path) -> Path:

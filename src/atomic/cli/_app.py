@@ -21,6 +21,7 @@ from atomic.tasks import Task
 from . import _render
 from ._adapt import feedback, task_app
 from ._bench import bench_app
+from ._serve import keys_app, serve
 from ._temporal_cli import temporal_app, worker
 
 __all__ = ["app", "main"]
@@ -336,6 +337,8 @@ def demo(
 
 app.command("feedback")(feedback)
 app.add_typer(task_app, name="task")
+app.command()(serve)
+app.add_typer(keys_app, name="keys")
 app.add_typer(bench_app, name="bench")
 app.command("worker")(worker)
 app.add_typer(temporal_app, name="temporal")
