@@ -73,10 +73,27 @@ def _label(text: str) -> str:
     return "other"
 
 
+def chat_reply(request: ModelRequest) -> object:
+    """Chat answers of the function models: an echo, or JSON for a response_format schema."""
+    messages = (request.task_input or {})["messages"]
+    last = next(m["content"] for m in reversed(messages) if m["role"] == "user")
+    assert request.output is not None
+    if request.output.name == "chat-json":
+        if "wrong" in last:
+            return {"city": 12}
+        properties = request.output.json_schema.get("properties", {})
+        if "city" in properties:
+            return {"city": "Paris", "population": 2_100_000}
+        return {"echo": last}
+    return {"text": f"echo: {last}"}
+
+
 def models(calls: Calls) -> list[FunctionModel]:
     def rules(request: ModelRequest) -> object:
         calls.add("rules:triage")
         data = request.task_input or {}
+        if "messages" in data:
+            return chat_reply(request)
         text = str(data.get("text", ""))
         if request.output is not None and request.output.name == "facts":
             return {"amount": 12.5, "merchant": "ACME"} if "ACME" in text else {}
@@ -86,6 +103,8 @@ def models(calls: Calls) -> list[FunctionModel]:
 
     def backup(request: ModelRequest) -> object:
         calls.add("backup:any")
+        if "messages" in (request.task_input or {}):
+            return chat_reply(request)
         text = str((request.task_input or {}).get("text", ""))
         if request.output is not None and "label" in request.output.json_schema.get(
             "properties", {}
@@ -94,6 +113,14 @@ def models(calls: Calls) -> list[FunctionModel]:
         if request.output is not None and request.output.name == "facts":
             return {}
         return {"text": f"backup: {text}"}
+
+    def flaky(request: ModelRequest) -> object:
+        calls.add("flaky:chat")
+        if "flaky" in str(request.task_input):
+            raise ServerError(
+                "the flaky model failed before its first token", model_id="flaky:chat"
+            )
+        return chat_reply(request)
 
     def failing(model_id: str, error: Exception) -> FunctionModel:
         def fail(request: ModelRequest) -> object:
@@ -105,6 +132,10 @@ def models(calls: Calls) -> list[FunctionModel]:
         return FunctionModel(fail, card=card)
 
     return [
+        # The likeliest chat bidder, failing on inputs that say "flaky".
+        FunctionModel(
+            flaky, card=function_card("flaky:chat", quality_prior=0.999, tasks=frozenset({"chat"}))
+        ),
         failing("faults:down", ServerError("down for maintenance", model_id="faults:down")),
         failing("faults:rate", RateLimitError("slow down", model_id="faults:rate", retry_after=7)),
         failing("faults:slow", TimeoutError("no answer in time", model_id="faults:slow")),

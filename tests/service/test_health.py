@@ -21,4 +21,4 @@ def test_readyz_checks_store_migrations_and_models(service: Service) -> None:
     assert set(body["checks"]) == {"store", "migrations", "models"}
     assert all(check["ok"] for check in body["checks"].values())
     assert body["checks"]["migrations"]["detail"] == "at 0006"
-    assert body["checks"]["models"]["detail"] == "5 registered"
+    assert body["checks"]["models"]["detail"] == "6 registered"

@@ -11,8 +11,9 @@ from fastapi import FastAPI
 from atomic import __name__ as _package
 from atomic._client import Atomic
 from atomic.models import Model
-from atomic.service import _api_router, _health
+from atomic.service import _api_router, _health, _openai_router
 from atomic.service._idempotency import IdempotencyMiddleware
+from atomic.service._openai_serving import CHAT_TASK
 from atomic.service._problems import install_problem_handlers
 from atomic.settings import AtomicSettings
 from atomic.tasks import Task
@@ -48,6 +49,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         atomic = await Atomic.open(resolved, models=model_list, tasks=task_list, seed=seed)
+        if CHAT_TASK.name not in atomic.tasks:
+            atomic.tasks.add(CHAT_TASK)
         app.state.atomic = atomic
         app.state.keys = None
         if require_keys:
@@ -69,6 +72,7 @@ def create_app(
     app.add_middleware(IdempotencyMiddleware)
     app.include_router(_health.router)
     app.include_router(_api_router.router)
+    app.include_router(_openai_router.router)
     return app
 
 
