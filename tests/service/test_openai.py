@@ -5,6 +5,7 @@ streams, and errors."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import httpx
 import openai
@@ -14,8 +15,9 @@ from tests.service.conftest import Service
 
 
 @pytest.fixture
-def client(service: Service) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{service.url}/v1", api_key="unused", max_retries=0)
+def client(service: Service) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=f"{service.url}/v1", api_key="unused", max_retries=0) as client:
+        yield client
 
 
 def test_atomic_auto_answers_and_the_run_id_comes_back(

@@ -54,7 +54,8 @@ class Conversation(BaseModel):
     messages: list[ChatTurn] = Field(min_length=1)
 
 
-ChatReply = Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
+# No maxLength: grammars built from it (llama.cpp's) grow with it; max_output_tokens bounds it.
+ChatReply = Annotated[str, StringConstraints(min_length=1)]
 
 _CHAT_INSTRUCTIONS = (
     "You are a helpful assistant. The input is a conversation as JSON: write the assistant's "

@@ -56,6 +56,11 @@ class Problem(BaseModel):
     retryable: bool = False
     context: dict[str, Any] = Field(default_factory=dict, description="The input that caused it.")
     errors: list[Any] | None = Field(default=None, description="Each invalid field, and why.")
+    error: dict[str, Any] | None = Field(
+        default=None,
+        description="On /v1/chat/completions: the same error in OpenAI's shape "
+        "(`message`, `type`, `code`), which OpenAI's clients read.",
+    )
 
 
 class ServiceError(AtomicError):
@@ -137,6 +142,8 @@ def problem(
         context=_jsonable(dict(context or {})),
         errors=_jsonable(errors) if errors is not None else None,
     )
+    if instance is not None and instance.endswith("/chat/completions"):
+        document.error = {"message": detail, "type": code.split(".")[0], "code": code}
     all_headers = dict(headers or {})
     if retry_after is not None:
         all_headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
