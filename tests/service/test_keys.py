@@ -12,6 +12,8 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from atomic.cli import app as cli_app
@@ -182,3 +184,45 @@ def hashlib_of(secret: str) -> str:
     import hashlib
 
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+ACTIONS = ["run", "chat", "list", "read_own", "read_other", "explain_other", "feedback_other"]
+
+
+@given(steps=st.lists(st.tuples(st.sampled_from([0, 1]), st.sampled_from(ACTIONS)), max_size=12))
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+def test_two_tenants_interleaved_never_read_each_others_data(
+    keyed: Keyed, steps: list[tuple[int, str]]
+) -> None:
+    tenants = [f"t{uuid.uuid4().hex[:6]}", f"t{uuid.uuid4().hex[:6]}"]
+    secrets = [keyed.key(t)[1] for t in tenants]
+    owned: list[list[str]] = [[], []]
+    clients = [keyed.client(s) for s in secrets]
+    try:
+        for who, action in steps:
+            me, other = clients[who], 1 - who
+            if action == "run":
+                owned[who].append(_run(me, f"a bill {uuid.uuid4()}").json()["run_id"])
+            elif action == "chat":
+                body = {"model": "atomic:auto", "messages": [{"role": "user", "content": "hi"}]}
+                owned[who].append(me.post("/v1/chat/completions", json=body).json()["id"])
+            elif action == "list":
+                runs = me.get("/v1/runs", params={"limit": 500}).json()["runs"]
+                assert {r["tenant"] for r in runs} <= {tenants[who]}
+                assert {r["id"] for r in runs} == set(owned[who])
+            elif action == "read_own" and owned[who]:
+                run = me.get(f"/v1/runs/{owned[who][-1]}").json()
+                assert run["tenant"] == tenants[who]
+            elif owned[other]:
+                target = owned[other][-1]
+                if action == "explain_other":
+                    response = me.get(f"/v1/runs/{target}/explain")
+                elif action == "feedback_other":
+                    response = me.post(f"/v1/runs/{target}/feedback", json={"kind": "incorrect"})
+                else:
+                    response = me.get(f"/v1/runs/{target}")
+                assert response.status_code == 404
+                assert tenants[other] not in response.text
+    finally:
+        for client in clients:
+            client.close()
