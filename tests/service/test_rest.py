@@ -3,7 +3,9 @@ problem documents with the right status, and ``Idempotency-Key``."""
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
@@ -14,6 +16,11 @@ PROBLEM = "application/problem+json"
 
 def _unique(text: str) -> str:
     return f"{text} #{uuid.uuid4().hex[:8]}"
+
+
+def _sqlite_time(moment: datetime) -> str:
+    """A UTC time as SQLAlchemy writes it to SQLite."""
+    return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def _assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, object]:
@@ -298,3 +305,42 @@ def test_the_openapi_spec_documents_every_body(service: Service) -> None:
     post = spec["paths"]["/v1/tasks/{task}/runs"]["post"]
     assert {"404", "422", "429", "502", "504"} <= set(post["responses"])
     assert any(p["name"] == "Idempotency-Key" for p in post["parameters"])
+
+
+def test_text_is_the_input_of_a_one_field_task(service: Service) -> None:
+    with service.client() as client:
+        response = client.post("/v1/tasks/triage/runs", json={"input": "my card was stolen"})
+        assert response.status_code == 200, response.text
+        run = client.get(f"/v1/runs/{response.json()['run_id']}").json()
+    assert run["input"] == {"text": "my card was stolen"}
+
+
+def test_a_claim_in_flight_is_409_and_a_dead_processs_claim_is_taken_over(
+    service: Service,
+) -> None:
+    key = str(uuid.uuid4())
+    body = {"input": {"text": _unique("a bill")}}
+    with service.client(headers={"Idempotency-Key": key}) as client:
+        first = client.post("/v1/tasks/triage/runs", json=body)
+        # As if the process serving it were still at work: the answer is not stored yet.
+        with sqlite3.connect(service.home / "atomic.db") as db:
+            db.execute(
+                "UPDATE idempotency_keys SET status_code = NULL, created_at = ? WHERE key = ?",
+                (_sqlite_time(datetime.now(UTC)), key),
+            )
+        in_flight = client.post("/v1/tasks/triage/runs", json=body)
+        # As if that process had died ten minutes ago.
+        with sqlite3.connect(service.home / "atomic.db") as db:
+            db.execute(
+                "UPDATE idempotency_keys SET created_at = ? WHERE key = ?",
+                (_sqlite_time(datetime.now(UTC) - timedelta(minutes=11)), key),
+            )
+        taken_over = client.post("/v1/tasks/triage/runs", json=body)
+        replayed = client.post("/v1/tasks/triage/runs", json=body)
+    assert first.status_code == 200
+    _assert_problem(in_flight, 409, "idempotency.in_progress")
+    assert in_flight.headers["retry-after"] == "1"
+    assert taken_over.status_code == 200
+    assert "idempotent-replayed" not in taken_over.headers
+    assert taken_over.json()["run_id"] != first.json()["run_id"]
+    assert replayed.json() == taken_over.json()

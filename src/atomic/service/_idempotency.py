@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from typing import Any
+from datetime import timedelta
+from typing import Any, cast
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import CursorResult, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -27,6 +28,9 @@ from atomic.storage._tables import IdempotencyRow
 __all__ = ["IdempotencyMiddleware"]
 
 _MAX_KEY = 255
+STALE_CLAIM_S = 600.0
+"""A claim never answered for this long was left by a process that died: the next repeat
+takes it over and is served."""
 _NOT_KEPT = {401, 403, 408, 429}
 _SKIPPED_HEADERS = {b"content-length", b"date", b"server"}
 
@@ -103,8 +107,24 @@ async def _claim(engine: AsyncEngine, owner: str, key: str, scope: Scope, digest
         async with engine.begin() as connection:
             await connection.execute(insert(IdempotencyRow).values(**row))
     except IntegrityError:
-        return False
-    return True
+        pass
+    else:
+        return True
+    # Taken: by a live request, a stored answer, or a dead process's claim (taken over here).
+    stale = utcnow() - timedelta(seconds=STALE_CLAIM_S)
+    async with engine.begin() as connection:
+        taken_over = await connection.execute(
+            update(IdempotencyRow)
+            .where(
+                IdempotencyRow.scope == owner,
+                IdempotencyRow.key == key,
+                IdempotencyRow.status_code.is_(None),
+                IdempotencyRow.created_at < stale,
+                IdempotencyRow.request_sha256 == digest,
+            )
+            .values(created_at=row["created_at"])
+        )
+    return bool(cast(CursorResult[Any], taken_over).rowcount)
 
 
 async def _answer_repeat(

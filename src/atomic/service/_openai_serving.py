@@ -37,7 +37,7 @@ from atomic.service._openai_protocol import (
 from atomic.service._schema_type import JsonObject, type_from_schema
 from atomic.tasks import Task
 
-__all__ = ["CHAT_TASK", "ChatServing", "sse_chunks"]
+__all__ = ["CHAT_TASK", "ChatServing", "sse_chunks", "text_input"]
 
 AUTO = "atomic:auto"
 TASK_PREFIX = "atomic:task/"
@@ -100,7 +100,7 @@ def _last_user_text(messages: list[ChatMessage]) -> str:
     return messages[-1].text()
 
 
-def _task_input(task: Task[Any, Any], text: str) -> Any:
+def text_input(task: Task[Any, Any], text: str) -> Any:
     """The last user message as the task's input: a JSON object, or text for a one-field input."""
     try:
         data = json.loads(text)
@@ -126,7 +126,7 @@ class ChatServing:
             task = self.atomic.tasks.get(request.model[len(TASK_PREFIX) :])
             return Call(
                 task=task,
-                task_input=_task_input(task, _last_user_text(request.messages)),
+                task_input=text_input(task, _last_user_text(request.messages)),
                 model=None,
                 render=lambda out: json.dumps(task.schema.dump(out), ensure_ascii=False),
             )

@@ -13,6 +13,7 @@ from atomic._client import Atomic
 from atomic.service._budget import charged
 from atomic.service._deps import Principal
 from atomic.service._keys import KeyStore
+from atomic.service._openai_serving import text_input
 from atomic.service._problems import ServiceError
 from atomic.service._protocol import (
     AdaptationView,
@@ -48,7 +49,7 @@ class RestServing:
         async with charged(self.atomic, self.keys, who, body.max_cost_usd) as cap:
             result = await self.atomic.run(
                 task,
-                body.input,
+                body.input if isinstance(body.input, dict) else text_input(task, body.input),
                 model=body.model,
                 models=body.models,
                 exclude=body.exclude,
