@@ -21,7 +21,7 @@ from atomic.tasks import Task
 from . import _render
 from ._adapt import feedback, task_app
 from ._bench import bench_app
-from ._serve import keys_app, serve
+from ._serve import bench_service, keys_app, serve
 from ._temporal_cli import temporal_app, worker
 
 __all__ = ["app", "main"]
@@ -339,6 +339,9 @@ app.command("feedback")(feedback)
 app.add_typer(task_app, name="task")
 app.command()(serve)
 app.add_typer(keys_app, name="keys")
+bench_app.command(
+    "service", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)(bench_service)
 app.add_typer(bench_app, name="bench")
 app.command("worker")(worker)
 app.add_typer(temporal_app, name="temporal")

@@ -13,7 +13,7 @@ from rich.table import Table
 from atomic.errors import AtomicError
 from atomic.settings import AtomicSettings
 
-__all__ = ["keys_app", "serve"]
+__all__ = ["bench_service", "keys_app", "serve"]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -175,3 +175,19 @@ def revoke_key(
     except AtomicError as exc:
         raise _fail(exc) from None
     print(f"revoked {key_id}")
+
+
+def bench_service(ctx: typer.Context) -> None:
+    """Requests per second and added latency (p50/p99) of /v1/chat/completions and task runs
+    against the same loopback upstream called directly, at concurrency 1, 16 and 64, on SQLite
+    and PostgreSQL, with LiteLLM's proxy when a `litellm` executable is found.
+
+    Options (--requests, --litellm, --pg-url, --no-postgres, --out) are those of
+    benchmarks/service.py; see `python benchmarks/service.py --help`.
+    """
+    from atomic.cli._bench import load_benchmark
+
+    try:
+        load_benchmark("service").main(list(ctx.args))
+    except AtomicError as exc:
+        raise _fail(exc) from None
