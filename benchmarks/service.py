@@ -153,7 +153,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for c in CONCURRENCY:
             stats = asyncio.run(_measure(f"{upstream}/chat/completions", direct, c, n))
             rows.append({"target": "direct", "db": "-", "concurrency": c, **stats})
-        litellm = args.litellm or shutil.which("litellm")
+        # --litellm "" leaves LiteLLM out even when one is on PATH.
+        litellm = shutil.which("litellm") if args.litellm is None else args.litellm
         if litellm:
             port = free_port()
             stack.enter_context(
