@@ -8,8 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from atomic._client import Atomic
+from atomic.errors import StorageError
 from atomic.service._budget import charged
 from atomic.service._deps import Principal
 from atomic.service._keys import KeyStore
@@ -97,9 +100,16 @@ class RestServing:
                 )
             )
         statement = statement.order_by(RunRow.created_at.desc(), RunRow.id.desc()).limit(limit + 1)
-        async with store._translate_errors("list runs"), store._sessions() as session:
-            rows = (await session.execute(statement)).scalars().all()
-            runs = [_run_record(row) for row in rows[:limit]]
+        try:
+            async with AsyncSession(store.engine) as session:
+                rows = (await session.execute(statement)).scalars().all()
+                runs = [_run_record(row) for row in rows[:limit]]
+        except SQLAlchemyError as exc:
+            raise StorageError(
+                f"could not list runs in {store.url}: {type(exc).__name__}",
+                hint="check that the database is reachable (GET /readyz)",
+                context={"database": store.url},
+            ) from exc
         next_cursor = _encode_cursor(runs[-1]) if len(rows) > limit and runs else None
         return RunList(runs=runs, next_cursor=next_cursor)
 
