@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CONCURRENCY = (1, 16, 64)
 CHAT = {"model": "atomic:auto", "messages": [{"role": "user", "content": "hello"}]}
 RUN = {"input": {"text": "Thanks, it worked!"}}
+LITELLM_KEY = "sk-atomic-bench"
 
 
 def _wait(url: str, proc: subprocess.Popen[bytes], what: str, timeout: float = 120) -> None:
@@ -93,11 +94,17 @@ def _atomic_env(home: Path, upstream: str, database_url: str | None) -> dict[str
     return env
 
 
-async def _measure(url: str, body: dict[str, Any], concurrency: int, n: int) -> dict[str, float]:
+async def _measure(
+    url: str,
+    body: dict[str, Any],
+    concurrency: int,
+    n: int,
+    headers: dict[str, str] | None = None,
+) -> dict[str, float]:
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     latencies: list[float] = []
     errors = 0
-    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+    async with httpx.AsyncClient(timeout=60, limits=limits, headers=headers) as client:
         for _ in range(min(20, n)):  # warm-up: connections, caches, the learner's first state
             await client.post(url, json=body)
         gate = asyncio.Semaphore(concurrency)
@@ -131,6 +138,8 @@ def _litellm_config(folder: Path, upstream: str) -> Path:
         "      model: openai/up\n"
         f"      api_base: {upstream}\n"
         "      api_key: bench\n"
+        "general_settings:\n"
+        f"  master_key: {LITELLM_KEY}\n"
     )
     return path
 
@@ -172,7 +181,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             )
             for c in CONCURRENCY:
                 url = f"http://127.0.0.1:{port}/v1/chat/completions"
-                stats = asyncio.run(_measure(url, direct, c, n))
+                bearer = {"Authorization": f"Bearer {LITELLM_KEY}"}
+                stats = asyncio.run(_measure(url, direct, c, n, bearer))
                 rows.append({"target": "litellm chat", "db": "-", "concurrency": c, **stats})
         else:
             console.print("[yellow]no litellm executable: LiteLLM's rows are left out[/]")

@@ -129,6 +129,11 @@ class AtomicSettings(BaseSettings):
     service_workers: int = Field(
         default=1, ge=1, le=64, description="Worker processes of `atomic serve`."
     )
+    service_keys: bool | None = Field(
+        default=None,
+        description="Whether the service requires API keys; unset: when it binds anything but "
+        "loopback, or once a key exists.",
+    )
 
     @field_validator("home")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -104,3 +105,32 @@ def test_binding_off_loopback_without_keys_is_refused(tmp_path: Path) -> None:
     )
     assert no_keys.returncode == 2
     assert "without API keys" in no_keys.stderr
+
+
+def test_once_a_key_exists_serve_requires_keys_on_loopback_too(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    required = subprocess.run(
+        [*ATOMIC, "serve", "--port", str(free_port())],
+        env={**env, "ATOMIC_SERVICE_KEYS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert required.returncode == 2
+    assert "needs API keys and none exists" in required.stderr
+    created = subprocess.run(
+        [*ATOMIC, "keys", "create", "--tenant", "acme", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert created.returncode == 0, created.stderr
+    secret = json.loads(created.stdout)["secret"]
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with running(["--port", str(port)], env, url):
+        anonymous = httpx.get(f"{url}/v1/tasks", timeout=10)
+        keyed = httpx.get(f"{url}/v1/tasks", headers={"Authorization": f"Bearer {secret}"})
+    assert anonymous.status_code == 401
+    assert keyed.status_code == 200

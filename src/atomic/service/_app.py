@@ -28,12 +28,13 @@ def create_app(
     *,
     models: Iterable[Model] | None = None,
     tasks: Iterable[Task[Any, Any]] | None = None,
-    require_keys: bool = False,
+    require_keys: bool | None = None,
     seed: int | None = None,
 ) -> FastAPI:
     """Atomic's HTTP service: the REST API and the OpenAI-compatible endpoint under ``/v1``.
 
-    ``models`` and ``tasks`` are as in :meth:`Atomic.open`. With ``require_keys``, every
+    ``models`` and ``tasks`` are as in :meth:`Atomic.open`. With ``require_keys`` (default:
+    the settings' ``service_keys``), every
     ``/v1`` request needs an ``Authorization: Bearer`` key (``atomic keys create``) and acts as
     its tenant; without, every request acts as the settings' tenant (loopback use only).
 
@@ -45,6 +46,7 @@ def create_app(
     resolved = settings or AtomicSettings()
     model_list = list(models) if models is not None else None
     task_list = list(tasks or ())
+    keys_required = resolved.service_keys if require_keys is None else require_keys
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -53,7 +55,7 @@ def create_app(
             atomic.tasks.add(CHAT_TASK)
         app.state.atomic = atomic
         app.state.keys = None
-        if require_keys:
+        if keys_required:
             from atomic.service._keys import KeyStore
 
             app.state.keys = KeyStore(atomic.store.engine)
@@ -78,9 +80,7 @@ def create_app(
 
 def app_from_env() -> FastAPI:
     """The app for ``atomic serve``'s workers: settings from ``ATOMIC_*`` variables."""
-    import os
-
-    return create_app(require_keys=os.environ.get("ATOMIC_SERVICE_REQUIRE_KEYS") == "1")
+    return create_app()
 
 
 def _version() -> str:

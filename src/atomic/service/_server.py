@@ -33,6 +33,8 @@ async def decide_keys(settings: AtomicSettings, host: str, require_keys: bool | 
     finally:
         await store.close()
     loopback = is_loopback(host)
+    if require_keys is None:
+        require_keys = settings.service_keys
     needed = require_keys if require_keys is not None else (not loopback or active > 0)
     if not loopback and not needed:
         raise ConfigError(
@@ -52,7 +54,7 @@ async def decide_keys(settings: AtomicSettings, host: str, require_keys: bool | 
 
 def serve(settings: AtomicSettings, *, host: str, port: int, workers: int, keys: bool) -> None:
     """Run uvicorn; each worker builds its app from ``ATOMIC_*`` variables (set here)."""
-    os.environ["ATOMIC_SERVICE_REQUIRE_KEYS"] = "1" if keys else "0"
+    os.environ["ATOMIC_SERVICE_KEYS"] = "1" if keys else "0"
     if settings.database_url:
         os.environ["ATOMIC_DATABASE_URL"] = settings.database_url
     os.environ["ATOMIC_HOME"] = str(settings.home)
