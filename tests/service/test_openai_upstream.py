@@ -15,6 +15,9 @@ from atomic.service import create_app
 from tests.fixtures.openai_server import OpenAIServer
 from tests.service.conftest import serve_in_thread, settings_for
 
+# llama.cpp's server loads SmolLM2, like the other tests of this fixture (tests/models).
+pytestmark = pytest.mark.llm
+
 
 @pytest.fixture(scope="module")
 def upstream_url(
@@ -27,13 +30,17 @@ def upstream_url(
         openai_base_url=openai_server.base_url,
         openai_models=[openai_server.model],
         openai_api_key=openai_server.api_key,
+        # SmolLM2 on two shared cores: a loaded machine makes a 64-token answer take minutes.
+        request_timeout=300,
     )
     with serve_in_thread(create_app(settings)) as url:
         yield url
 
 
 def test_the_openai_client_reaches_llama_cpp_through_atomic(upstream_url: str) -> None:
-    with openai.OpenAI(base_url=f"{upstream_url}/v1", api_key="unused", max_retries=0) as client:
+    with openai.OpenAI(
+        base_url=f"{upstream_url}/v1", api_key="unused", max_retries=0, timeout=900
+    ) as client:
         _hello(client, upstream_url)
 
 
@@ -56,7 +63,9 @@ def _hello(client: openai.OpenAI, upstream_url: str) -> None:
 
 
 def test_a_stream_and_a_typed_task_through_the_upstream(upstream_url: str) -> None:
-    with openai.OpenAI(base_url=f"{upstream_url}/v1", api_key="unused", max_retries=0) as client:
+    with openai.OpenAI(
+        base_url=f"{upstream_url}/v1", api_key="unused", max_retries=0, timeout=900
+    ) as client:
         _stream_and_task(client)
 
 
