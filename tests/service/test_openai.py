@@ -5,6 +5,7 @@ streams, and errors."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -161,3 +162,23 @@ def test_openai_errors_keep_their_status(client: openai.OpenAI, service: Service
         )
     assert bad.status_code == 422
     assert bad.json()["code"] == "structured.unsupported_schema"
+
+
+def test_a_repeated_stream_is_replayed_whole(service: Service) -> None:
+    body = {
+        "model": "atomic:auto",
+        "messages": [{"role": "user", "content": "stream me once"}],
+        "stream": True,
+    }
+    headers = {"Idempotency-Key": f"stream-{uuid.uuid4()}"}
+    with httpx.Client(base_url=service.url, timeout=30) as raw:
+        first = raw.post("/v1/chat/completions", json=body, headers=headers)
+        calls = service.calls.total()
+        again = raw.post("/v1/chat/completions", json=body, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert first.headers["content-type"].startswith("text/event-stream")
+    assert again.text == first.text
+    assert again.text.endswith("data: [DONE]\n\n")
+    assert again.headers["x-atomic-run-id"] == first.headers["x-atomic-run-id"]
+    assert again.headers["idempotent-replayed"] == "true"
+    assert service.calls.total() == calls
