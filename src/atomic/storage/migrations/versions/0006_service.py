@@ -1,7 +1,7 @@
 """The service: API keys (hashes only, each bound to a tenant) and idempotent POST responses.
 
 Revision ID: 0006
-Revises: 0004 (temporarily: 0005 lands on another branch; set down_revision to "0005" then)
+Revises: 0004 on this branch; "0005" (0005_classifiers, already on main) once merged
 Create Date: 2026-12-02
 
 Written by hand, with plain SQLAlchemy types, like 0001.
@@ -17,7 +17,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision: str = "0006"
-# TODO(merge): "0005" once the migrations 0004 and 0005 of the other branches are in.
+# TODO(merge): "0005" once merged with main, where 0005_classifiers follows 0004_leases.
 down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
