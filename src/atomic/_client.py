@@ -136,6 +136,7 @@ class Atomic:
         source: str = "human",
         comment: str | None = None,
         id: str | None = None,
+        tenant: str | None = None,
     ) -> FeedbackRecord:
         """Say how a run went, now or much later; persisted before it returns.
 
@@ -143,7 +144,8 @@ class Atomic:
         against the task's output type) or ``score`` (with ``score`` in [0, 1]); ``source``
         is ``human``, ``ground_truth``, ``judge`` or ``check``. Feedback with the same ``id``
         (by default, the same verdict on the same run) counts once; newer feedback on a run
-        supersedes the older. It updates the exchange's posteriors and the task's memory
+        supersedes the older; ``tenant`` (default: the settings') owns the run. It updates
+        the exchange's posteriors and the task's memory
         (confirmed and corrected outputs become examples for later prompts and the learned
         classifier).
 
@@ -154,21 +156,29 @@ class Atomic:
         options: dict[str, Any] = {"score": score, "source": source, "comment": comment}
         if kind == FeedbackKind.CORRECTED or output is not None:
             options["output"] = output
-        run = await self.store.get_run(run_id, tenant=self.settings.tenant)
+        tenant = tenant or self.settings.tenant
+        run = await self.store.get_run(run_id, tenant=tenant)
         task = self.tasks.get(run.task_name) if run.task_name in self.tasks else None
         return await self.exchange.record_feedback(
-            run_id, kind, task=task, id=id, tenant=self.settings.tenant, **options
+            run_id, kind, task=task, id=id, tenant=tenant, **options
         )
 
     async def record_outcome(
-        self, run_id: str, reward: float | bool, *, source: str = "human"
+        self,
+        run_id: str,
+        reward: float | bool,
+        *,
+        source: str = "human",
+        tenant: str | None = None,
     ) -> FeedbackRecord:
         """Report, now or much later, how right a run's output was, as a reward in [0, 1]
         (feedback of kind ``score``; see :meth:`record_feedback`)."""
         value = float(reward)
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"reward must be in [0, 1], got {reward!r}")
-        return await self.record_feedback(run_id, FeedbackKind.SCORE, score=value, source=source)
+        return await self.record_feedback(
+            run_id, FeedbackKind.SCORE, score=value, source=source, tenant=tenant
+        )
 
     async def remember(
         self,
@@ -176,6 +186,7 @@ class Atomic:
         examples: Iterable[tuple[Mapping[str, Any] | BaseModel, Any]],
         *,
         source: str = "ground_truth",
+        tenant: str | None = None,
     ) -> int:
         """Seed a task's memory with labelled (input, output) pairs; returns how many were kept."""
         resolved = self.tasks.get(task) if isinstance(task, str) else task
@@ -183,39 +194,51 @@ class Atomic:
             (i.model_dump(mode="json") if isinstance(i, BaseModel) else i, o) for i, o in examples
         ]
         return await self.adaptation.remember(
-            resolved, pairs, source=source, tenant=self.settings.tenant
+            resolved, pairs, source=source, tenant=tenant or self.settings.tenant
         )
 
-    async def task_status(self, task: str) -> AdaptationStatus:
-        """What a task has learned: memory, classifier, win shares, and what each model's
-        bid rests on (``atomic task show``)."""
+    async def task_status(self, task: str, *, tenant: str | None = None) -> AdaptationStatus:
+        """What a task has learned for ``tenant`` (default: the settings'): memory, classifier,
+        win shares, and what each model's bid rests on (``atomic task show``)."""
         self.tasks.get(task)
-        status = await self.adaptation.status(task, tenant=self.settings.tenant)
+        tenant = tenant or self.settings.tenant
+        status = await self.adaptation.status(task, tenant=tenant)
         learner = self.exchange.learner
         for model in self.registry:
             if model.card.tasks is not None and task not in model.card.tasks:
                 continue
-            estimate = learner.estimate((self.settings.tenant, task, model.id), model.card, None)
+            estimate = learner.estimate((tenant, task, model.id), model.card, None)
             status.estimates.append(ModelEstimate(model.id, estimate.mean, estimate.source))
         return status
 
-    async def explain(self, run_id: str) -> AuctionRecord:
-        """The auction behind a run: every bid, exclusion and reason."""
-        await self.store.get_run(run_id, tenant=self.settings.tenant)
-        data = await self.store.get_auction(run_id, tenant=self.settings.tenant)
+    async def explain(self, run_id: str, *, tenant: str | None = None) -> AuctionRecord:
+        """The auction behind a run of ``tenant`` (default: the settings'): every bid,
+        exclusion and reason."""
+        tenant = tenant or self.settings.tenant
+        await self.store.get_run(run_id, tenant=tenant)
+        data = await self.store.get_auction(run_id, tenant=tenant)
         return AuctionRecord.model_validate(data)
 
     async def what_if(
-        self, task: str, objective: Objective, *, since: datetime | None = None
+        self,
+        task: str,
+        objective: Objective,
+        *,
+        since: datetime | None = None,
+        tenant: str | None = None,
     ) -> WhatIf:
         """The correctness and cost ``task``'s logged traffic would have had under
         ``objective``, estimated from the logged propensities (``atomic whatif``)."""
         self.tasks.get(task)
-        log = await self.store.auction_log(tenant=self.settings.tenant, task_name=task, since=since)
+        log = await self.store.auction_log(
+            tenant=tenant or self.settings.tenant, task_name=task, since=since
+        )
         return what_if(objective, log)
 
-    async def get_run(self, run_id: str) -> RunRecord:
-        return await self.store.get_run(run_id, tenant=self.settings.tenant)
+    async def get_run(self, run_id: str, *, tenant: str | None = None) -> RunRecord:
+        """A run of ``tenant`` (default: the settings') with its attempts; another tenant's run
+        is not found."""
+        return await self.store.get_run(run_id, tenant=tenant or self.settings.tenant)
 
     async def list_runs(
         self,
@@ -226,11 +249,12 @@ class Atomic:
         status: str | None = None,
         since: datetime | None = None,
         before: str | None = None,
+        tenant: str | None = None,
     ) -> list[RunRecord]:
-        """Recent runs, newest first, filtered; ``before`` is the last run id of the previous
-        page."""
+        """Recent runs of ``tenant`` (default: the settings'), newest first, filtered;
+        ``before`` is the last run id of the previous page."""
         return await self.store.list_runs(
-            tenant=self.settings.tenant,
+            tenant=tenant or self.settings.tenant,
             limit=limit,
             task_name=task,
             model_id=model,

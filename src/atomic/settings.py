@@ -173,6 +173,20 @@ class AtomicSettings(BaseSettings):
                 raise ValueError(f"not a JSON list ({exc})") from None
         return [part.strip() for part in text.split(",") if part.strip()]
 
+    service_host: str = Field(
+        default="127.0.0.1",
+        description="Address `atomic serve` binds; anything but loopback requires API keys.",
+    )
+    service_port: int = Field(default=8765, ge=1, le=65535, description="Port of `atomic serve`.")
+    service_workers: int = Field(
+        default=1, ge=1, le=64, description="Worker processes of `atomic serve`."
+    )
+    service_keys: bool | None = Field(
+        default=None,
+        description="Whether the service requires API keys; unset: when it binds anything but "
+        "loopback, or once a key exists.",
+    )
+
     @field_validator("home")
     @classmethod
     def _expand(cls, value: Path) -> Path:

@@ -21,6 +21,7 @@ from ._config_cli import config_app, init
 from ._demo import demo
 from ._logging import route_library_logs
 from ._output import EXIT_CODES_HELP, console, emit_json, err_console, fail, parse_since
+from ._serve import bench_service, keys_app, serve
 from ._table import print_fitted
 from ._temporal_cli import temporal_app, worker
 from ._whatif import whatif
@@ -419,6 +420,11 @@ app.add_typer(config_app, name="config")
 app.add_typer(workflows_app, name="workflows")
 app.command("init")(init)
 app.add_typer(task_app, name="task")
+app.command()(serve)
+app.add_typer(keys_app, name="keys")
+bench_app.command(
+    "service", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)(bench_service)
 app.add_typer(bench_app, name="bench")
 app.command("worker")(worker)
 app.add_typer(temporal_app, name="temporal")

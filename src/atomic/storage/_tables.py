@@ -16,11 +16,13 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = [
     "AdaptationStateRow",
+    "ApiKeyRow",
     "AttemptRow",
     "AuctionRow",
     "Base",
     "ClassifierRow",
     "FeedbackRow",
+    "IdempotencyRow",
     "LearnerStateRow",
     "MemoryRow",
     "OutcomeRow",
@@ -257,3 +259,43 @@ class ClassifierRow(Base):
     trained_on: Mapped[int] = mapped_column(sa.Integer(), nullable=False)
     blob: Mapped[bytes] = mapped_column(sa.LargeBinary(), nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class ApiKeyRow(Base):
+    """An API key of the service: only the SHA-256 of its secret is kept, bound to a tenant."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(sa.String(), primary_key=True)
+    tenant: Mapped[str] = mapped_column(sa.String(), nullable=False)
+    name: Mapped[str | None] = mapped_column(sa.String(), nullable=True)
+    prefix: Mapped[str] = mapped_column(sa.String(), nullable=False)
+    """The first characters of the secret, so a listed key can be recognised."""
+    secret_sha256: Mapped[str] = mapped_column(sa.String(), nullable=False, unique=True)
+    admin: Mapped[bool] = mapped_column(sa.Boolean(), nullable=False)
+    budget_usd: Mapped[float | None] = mapped_column(sa.Double(), nullable=True)
+    spent_usd: Mapped[float] = mapped_column(sa.Double(), nullable=False)
+    rate_per_minute: Mapped[int | None] = mapped_column(sa.Integer(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = (sa.Index("ix_api_keys_tenant", "tenant"),)
+
+
+class IdempotencyRow(Base):
+    """The first response to a POST with an ``Idempotency-Key``, replayed to its repeats."""
+
+    __tablename__ = "idempotency_keys"
+
+    scope: Mapped[str] = mapped_column(sa.String(), primary_key=True)
+    """Whose key it is: the hash of the caller's API key (or ``-`` without keys)."""
+    key: Mapped[str] = mapped_column(sa.String(), primary_key=True)
+    method: Mapped[str] = mapped_column(sa.String(), nullable=False)
+    path: Mapped[str] = mapped_column(sa.String(), nullable=False)
+    request_sha256: Mapped[str] = mapped_column(sa.String(), nullable=False)
+    status_code: Mapped[int | None] = mapped_column(sa.Integer(), nullable=True)
+    """None while the first request is still being served."""
+    headers: Mapped[Any] = mapped_column(json_type(), nullable=True)
+    body: Mapped[str | None] = mapped_column(sa.Text(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
