@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.openai_server",
     "tests.fixtures.temporal",
+    "tests.fixtures.phoenix",
 ]

@@ -137,22 +137,43 @@ async def _direct(model: FunctionModel, calls: int) -> list[float]:
     return times
 
 
-async def _through_atomic(database_url: str, calls: int, home: Path) -> list[float]:
+def _observe(atomic: Atomic) -> Any:
+    """Metrics and traces subscribed as in production: spans batched to an exporter in a
+    background thread (in memory here: what is measured is the call path's share)."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from atomic.observability import Metrics, Traces
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(InMemorySpanExporter()))
+    atomic.exchange.events.subscribe(Metrics())
+    atomic.exchange.events.subscribe(Traces(provider))
+    return provider
+
+
+async def _through_atomic(
+    database_url: str, calls: int, home: Path, *, observed: bool = False
+) -> list[float]:
     model = _models(1)[0]
     settings = AtomicSettings(home=home, database_url=database_url, local_models=[])
     times = []
     async with await Atomic.open(settings, models=[model], tasks=[TASK], seed=1) as atomic:
+        provider = _observe(atomic) if observed else None
         atomic.exchange.configure(TASK.name, TaskPolicy())
         for i in range(calls + 20):
             start = time.perf_counter()
             await atomic.run(TASK, {"text": f"{TEXT} #{i}"})
             if i >= 20:  # the first calls warm connections and caches
                 times.append(time.perf_counter() - start)
+        if provider is not None:
+            provider.shutdown()
     return times
 
 
 async def bench_calls(calls: int, pg_url: str | None, progress: Progress) -> dict[str, Any]:
-    bar = progress.add_task("end-to-end calls", total=3)
+    bar = progress.add_task("end-to-end calls", total=4)
     direct = await _direct(_models(1)[0], calls)
     progress.advance(bar)
     results: dict[str, Any] = {"direct_ms": _quantiles(direct, 1e3)}
@@ -160,14 +181,23 @@ async def bench_calls(calls: int, pg_url: str | None, progress: Progress) -> dic
         sqlite = await _through_atomic(f"sqlite:///{home}/bench.db", calls, Path(home))
         progress.advance(bar)
         results["sqlite_ms"] = _quantiles(sqlite, 1e3)
+        observed = await _through_atomic(
+            f"sqlite:///{home}/observed.db", calls, Path(home), observed=True
+        )
+        progress.advance(bar)
+        results["sqlite_observed_ms"] = _quantiles(observed, 1e3)
         if pg_url is not None:
             postgres = await _through_atomic(pg_url, calls, Path(home))
             results["postgres_ms"] = _quantiles(postgres, 1e3)
         progress.advance(bar)
     base = results["direct_ms"]["p50"]
-    for backend in ("sqlite", "postgres"):
+    for backend in ("sqlite", "sqlite_observed", "postgres"):
         if f"{backend}_ms" in results:
             results[f"{backend}_overhead_ms_p50"] = results[f"{backend}_ms"]["p50"] - base
+    # What traces and metrics add, as a share of the call's overhead without them.
+    results["observability_share_of_overhead"] = (
+        results["sqlite_observed_overhead_ms_p50"] / results["sqlite_overhead_ms_p50"] - 1
+    )
     return results
 
 
@@ -190,6 +220,7 @@ def _tables(auctions: list[dict[str, Any]], calls: dict[str, Any]) -> tuple[Tabl
     for key, label in (
         ("direct_ms", "direct invoke + parse"),
         ("sqlite_ms", "atomic.run, SQLite"),
+        ("sqlite_observed_ms", "  + traces and metrics"),
         ("postgres_ms", "atomic.run, PostgreSQL"),
     ):
         if key in calls:
@@ -224,6 +255,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     for table in _tables(auctions, calls):
         console.print(table)
+    console.print(
+        "Traces and metrics add "
+        f"{calls['observability_share_of_overhead']:+.1%} to the call's overhead on SQLite."
+    )
     return report
 
 

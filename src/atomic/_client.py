@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
 from atomic.adaptation import Adaptation, AdaptationStatus, FeedbackKind, ModelEstimate
+from atomic.config import load_config
+from atomic.errors import ConfigError
 from atomic.exchange import AuctionRecord, Exchange, Objective, Result
+from atomic.exchange._whatif import WhatIf, what_if
 from atomic.models import Model
 from atomic.models._registry import ModelRegistry, default_registry
-from atomic.settings import AtomicSettings
+from atomic.settings import AtomicSettings, load_settings
 from atomic.storage import FeedbackRecord, RunRecord, Store
 from atomic.tasks import Task, TaskCatalog
 from atomic.tasks._builtin import BUILTIN_TASKS
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 __all__ = ["Atomic"]
 
@@ -50,6 +58,7 @@ class Atomic:
             if learned.id not in registry:
                 registry.add(learned)
         self.exchange = Exchange(registry, store, settings, adaptation=self.adaptation, seed=seed)
+        self._tracing = _observe(self.exchange)
 
     @classmethod
     async def open(
@@ -67,15 +76,18 @@ class Atomic:
         repeatable. The learner's persisted state and every task's memory are restored, and
         each label task gets a ``learned:<task>`` model (unless ``ATOMIC_LEARNED_MODELS=0``).
         """
-        settings = settings or AtomicSettings()
+        settings = settings or load_settings()
         registry = ModelRegistry(models) if models is not None else default_registry(settings)
-        catalog = TaskCatalog(BUILTIN_TASKS)
+        catalog = TaskCatalog(BUILTIN_TASKS if settings.builtin_tasks else ())
         for module in settings.task_modules:
             catalog.add_module(module)
         for task in tasks or ():
             catalog.add(task)
+        policies = _declared_policies(settings, catalog)
         store = await Store.open(settings.resolved_database_url())
         atomic = cls(settings, registry, catalog, store, seed=seed)
+        for name, (policy, budget) in policies.items():
+            atomic.exchange.configure(name, policy, budget=budget)
         await atomic.exchange.restore()
         await atomic.adaptation.restore()
         return atomic
@@ -203,20 +215,53 @@ class Atomic:
         data = await self.store.get_auction(run_id, tenant=tenant)
         return AuctionRecord.model_validate(data)
 
+    async def what_if(
+        self,
+        task: str,
+        objective: Objective,
+        *,
+        since: datetime | None = None,
+        tenant: str | None = None,
+    ) -> WhatIf:
+        """The correctness and cost ``task``'s logged traffic would have had under
+        ``objective``, estimated from the logged propensities (``atomic whatif``)."""
+        self.tasks.get(task)
+        log = await self.store.auction_log(
+            tenant=tenant or self.settings.tenant, task_name=task, since=since
+        )
+        return what_if(objective, log)
+
     async def get_run(self, run_id: str, *, tenant: str | None = None) -> RunRecord:
         """A run of ``tenant`` (default: the settings') with its attempts; another tenant's run
         is not found."""
         return await self.store.get_run(run_id, tenant=tenant or self.settings.tenant)
 
     async def list_runs(
-        self, *, limit: int = 20, task: str | None = None, tenant: str | None = None
+        self,
+        *,
+        limit: int = 20,
+        task: str | None = None,
+        model: str | None = None,
+        status: str | None = None,
+        since: datetime | None = None,
+        before: str | None = None,
+        tenant: str | None = None,
     ) -> list[RunRecord]:
-        """The newest runs of ``tenant`` (default: the settings')."""
+        """Recent runs of ``tenant`` (default: the settings'), newest first, filtered;
+        ``before`` is the last run id of the previous page."""
         return await self.store.list_runs(
-            tenant=tenant or self.settings.tenant, limit=limit, task_name=task
+            tenant=tenant or self.settings.tenant,
+            limit=limit,
+            task_name=task,
+            model_id=model,
+            status=status,
+            since=since,
+            before=before,
         )
 
     async def aclose(self) -> None:
+        if self._tracing is not None:
+            self._tracing.force_flush()
         await self.registry.aclose()
         await self.store.close()
 
@@ -230,3 +275,33 @@ class Atomic:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def _observe(exchange: Exchange) -> TracerProvider | None:
+    """Subscribe the structured run log, and traces when the OTEL_* variables ask for them."""
+    from atomic.observability import RunLog, Traces, configure_tracing
+
+    provider = configure_tracing()
+    traces = Traces(provider) if provider is not None else None
+    # The log first: it reads the run's trace id before the traces subscriber ends the span.
+    exchange.events.subscribe(RunLog(traces.trace_id if traces else None))
+    if traces is not None:
+        exchange.events.subscribe(traces)
+    return provider
+
+
+def _declared_policies(settings: AtomicSettings, catalog: TaskCatalog) -> dict[str, Any]:
+    """atomic.toml's ``[tasks.policy.<task>]`` tables, as the exchange's policy and budget."""
+    config = load_config(settings.config)
+    policies = {}
+    for name, declared in config.tasks.policy.items():
+        if name not in catalog:
+            close = difflib.get_close_matches(name, [t.name for t in catalog], n=1)
+            raise ConfigError(
+                f"{config.path}: tasks.policy.{name} names a task Atomic does not know",
+                hint=(f"did you mean {close[0]}? " if close else "")
+                + "use a task name from `atomic tasks` (or add its module to tasks.modules)",
+                context={"file": str(config.path), "key": f"tasks.policy.{name}"},
+            )
+        policies[name] = declared.build()
+    return policies

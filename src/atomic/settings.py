@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import os
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from atomic.errors import ConfigError
 
-__all__ = ["AtomicSettings", "ConstraintBackend", "PromptStorage"]
+__all__ = ["AtomicSettings", "ConstraintBackend", "PromptStorage", "load_settings"]
+
+StrList = Annotated[list[str], NoDecode]
+"""A list setting: JSON (``["a", "b"]``) or comma-separated (``a,b``) in its variable."""
 
 
 class PromptStorage(StrEnum):
@@ -70,7 +81,11 @@ class AtomicSettings(BaseSettings):
         default=ConstraintBackend.LLGUIDANCE,
         description="Constrained-decoding engine for local models.",
     )
-    local_models: list[str] = Field(
+    config: Path | None = Field(
+        default=None,
+        description="The atomic.toml read (ATOMIC_CONFIG, else ./atomic.toml, else in `home`).",
+    )
+    local_models: StrList = Field(
         default_factory=lambda: ["llamacpp:smollm2-135m-instruct", "llamacpp:gemma-3-270m"],
         description="Built-in local models to register.",
     )
@@ -79,7 +94,7 @@ class AtomicSettings(BaseSettings):
         default=None,
         description="An OpenAI-compatible endpoint to register (e.g. http://127.0.0.1:8000/v1).",
     )
-    openai_models: list[str] = Field(
+    openai_models: StrList = Field(
         default_factory=list,
         description="Model names served at `openai_base_url`, registered as `openai:<name>`.",
     )
@@ -116,10 +131,47 @@ class AtomicSettings(BaseSettings):
         description="A running run whose process has not renewed its lease for this long "
         "is marked abandoned.",
     )
-    task_modules: list[str] = Field(
+    task_modules: StrList = Field(
         default_factory=list,
         description="Python modules whose `Task` objects are registered (e.g. `myapp.tasks`).",
     )
+    builtin_tasks: bool = Field(
+        default=True, description="Register the built-in demo tasks (sentiment, banking77-intent…)."
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Arguments, then ATOMIC_* variables, then atomic.toml's [settings], then defaults.
+        # Imported here: atomic.config reads model cards, whose package imports this module.
+        from atomic.config import find_config_path, read_config_table
+
+        path = find_config_path()
+        values = {**read_config_table(path), "config": path} if path else {}
+        return (
+            init_settings,
+            env_settings,
+            InitSettingsSource(settings_cls, init_kwargs=values),
+        )
+
+    @field_validator("local_models", "openai_models", "task_modules", mode="before")
+    @classmethod
+    def _split_list(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except ValueError as exc:
+                raise ValueError(f"not a JSON list ({exc})") from None
+        return [part.strip() for part in text.split(",") if part.strip()]
 
     service_host: str = Field(
         default="127.0.0.1",
@@ -136,7 +188,10 @@ class AtomicSettings(BaseSettings):
         return value.expanduser()
 
     def resolved_database_url(self) -> str:
-        """The async SQLAlchemy URL for the store."""
+        """The async SQLAlchemy URL for the store. The default home folder is created here,
+        on first use; a folder named in ``database_url`` must already exist."""
+        if self.database_url is None:
+            self.home.mkdir(parents=True, exist_ok=True)
         url = self.database_url or f"sqlite:///{self.home / 'atomic.db'}"
         for plain, driver in (
             ("sqlite://", "sqlite+aiosqlite://"),
@@ -165,3 +220,82 @@ class AtomicSettings(BaseSettings):
             hint="set ATOMIC_OPENAI_API_KEY or OPENAI_API_KEY (any value for a local server)",
             context={"variable": "OPENAI_API_KEY"},
         )
+
+
+_EXPECTED_FORM = {
+    "list": 'a comma-separated list (a,b) or a JSON list (["a", "b"])',
+    "bool": "true or false (1/0, yes/no also work)",
+    "int": "a whole number",
+    "float": "a number",
+    "Path": "a folder path",
+}
+
+
+def load_settings(**overrides: Any) -> AtomicSettings:
+    """Build the settings, or raise one ConfigError naming the variable, its value and the
+    form expected (no pydantic traceback).
+
+    ``overrides`` win over every source (the command line's ``--db``, say); ``None`` is ignored.
+    """
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return AtomicSettings(**given)
+    except ValidationError as exc:
+        raise _settings_error(exc) from None
+
+
+def _settings_error(exc: ValidationError) -> ConfigError:
+    problems: list[str] = []
+    context: dict[str, Any] = {}
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else "?"
+        variable = f"ATOMIC_{name.upper()}"
+        field = AtomicSettings.model_fields.get(name)
+        expected = _expected_form(name)
+        if variable in os.environ:
+            value = os.environ[variable]
+            where, fix = f"{variable}={value!r}", f"fix or unset {variable}"
+        else:
+            from atomic.config import find_config_path, line_of
+
+            path, value = find_config_path(), error.get("input")
+            if path is None:  # given in code, e.g. AtomicSettings(max_attempts=...)
+                where, fix = f"{name}={value!r}", f"give {name} a valid value"
+            else:
+                number = line_of(path.read_text(encoding="utf-8"), ("settings", name))
+                at = f"{path}:{number}" if number else str(path)
+                where = f"{at}: settings.{name} = {value!r}"
+                fix = f"fix settings.{name} in {path} (or override it with {variable})"
+        reason = str(error["msg"]).removeprefix("Value error, ")
+        line = f"{where} is not valid: {reason}"
+        if expected:
+            line += f"; expected {expected}"
+        if field is not None and field.description:
+            line += f" ({field.description.rstrip('.')})"
+        problems.append(line)
+        context.setdefault("variable", variable)
+        context.setdefault("value", value)
+        context.setdefault("fix", fix)
+    return ConfigError("; ".join(problems), hint=context.pop("fix"), context=context)
+
+
+def _expected_form(name: str) -> str | None:
+    field = AtomicSettings.model_fields.get(name)
+    if field is None:
+        return None
+    annotation = field.annotation
+    if isinstance(annotation, type) and issubclass(annotation, StrEnum):
+        return "one of " + ", ".join(m.value for m in annotation)
+    text = getattr(annotation, "__name__", str(annotation))
+    if "list" in str(annotation):
+        text = "list"
+    form = _EXPECTED_FORM.get(text)
+    bounds = [
+        f"{op} {getattr(m, attr)}"
+        for m in field.metadata
+        for attr, op in (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<"))
+        if getattr(m, attr, None) is not None
+    ]
+    if form and bounds:
+        form += " " + " and ".join(bounds)
+    return form

@@ -66,7 +66,11 @@ def test_feedback_on_a_local_model_reaches_its_next_prompt(cli: CliRunner) -> No
 def test_task_freeze_and_reset(cli: CliRunner) -> None:
     run = _run(cli, "Thanks, the card works now!")
     assert cli.invoke(app, ["task", "freeze", "sentiment"]).exit_code == 0
-    cli.invoke(app, ["feedback", str(run["run_id"]), "--correct", "--source", "ground_truth"])
+    frozen = cli.invoke(
+        app, ["feedback", str(run["run_id"]), "--correct", "--source", "ground_truth"]
+    )
+    assert "sentiment is frozen" in frozen.output
+    assert "memory and classifier were left" in " ".join(frozen.output.split())
     status = json.loads(cli.invoke(app, ["task", "show", "sentiment", "--json"]).output)
     assert (status["frozen"], status["memory_size"]) == (True, 0)
 
@@ -76,10 +80,17 @@ def test_task_freeze_and_reset(cli: CliRunner) -> None:
     status = json.loads(cli.invoke(app, ["task", "show", "sentiment", "--json"]).output)
     assert (status["frozen"], status["memory_size"]) == (False, 1)
 
-    reset = cli.invoke(app, ["task", "reset", "sentiment"])
-    assert "1 remembered examples dropped" in reset.output
+    refused = cli.invoke(app, ["task", "reset", "sentiment"], input="n\n")
+    assert refused.exit_code == 1
+    assert "Nothing was reset" in refused.output
+    unanswered = cli.invoke(app, ["task", "reset", "sentiment"])  # a script without --yes
+    assert unanswered.exit_code != 0
+    confirmed = cli.invoke(app, ["task", "reset", "sentiment"], input="y\n")
+    assert "1 remembered examples dropped" in confirmed.output
+    again = cli.invoke(app, ["task", "reset", "sentiment", "--yes"])
+    assert "0 remembered examples dropped" in again.output
     missing = cli.invoke(app, ["task", "show", "sentimant"])
-    assert missing.exit_code == 2
+    assert missing.exit_code == 3
     assert "sentiment" in missing.output  # the error suggests the right name
 
 
@@ -90,5 +101,5 @@ def test_feedback_needs_exactly_one_verdict(cli: CliRunner) -> None:
     both = cli.invoke(app, ["feedback", "run_x", "--correct", "--score", "1"])
     assert both.exit_code == 2
     missing = cli.invoke(app, ["feedback", "run_nope", "--correct"])
-    assert missing.exit_code == 2
+    assert missing.exit_code == 3
     assert "no run 'run_nope'" in missing.output

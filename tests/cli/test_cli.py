@@ -43,7 +43,7 @@ def test_models_lists_the_local_cards(cli: CliRunner) -> None:
 
 def test_missing_task_is_a_clear_error(cli: CliRunner) -> None:
     result = cli.invoke(app, ["run", "sentimant", "--input", "hello"])
-    assert result.exit_code == 2
+    assert result.exit_code == 3  # not found
     assert "no task named 'sentimant'" in result.stderr
     assert "did you mean sentiment?" in result.stderr
 
@@ -57,14 +57,14 @@ def test_input_that_does_not_match_names_the_field(cli: CliRunner) -> None:
 
 def test_unknown_model_id_is_a_clear_error(cli: CliRunner) -> None:
     result = cli.invoke(app, ["run", "sentiment", "--input", "hi", "--model", "llamacpp:smollm3"])
-    assert result.exit_code == 2
+    assert result.exit_code == 3
     assert "no model 'llamacpp:smollm3' is registered" in result.stderr
     assert SMOLLM2 in result.stderr
 
 
 def test_show_of_a_missing_run(cli: CliRunner) -> None:
     result = cli.invoke(app, ["show", "run_nope"])
-    assert result.exit_code == 2
+    assert result.exit_code == 3
     assert "run_nope" in result.stderr
 
 
@@ -114,7 +114,7 @@ def test_run_extraction_task_returns_facts_or_a_typed_error(
         assert 1 <= facts.urgency <= 5
     else:
         # Never an invalid object: the only other outcome is the typed error, with the run kept.
-        assert result.exit_code == 2
+        assert result.exit_code == 1  # the thing asked failed
         assert "output.invalid" in result.stderr
         listed = json.loads(cli.invoke(app, ["runs", "--json"]).stdout)
         assert listed[0]["status"] == "failed"

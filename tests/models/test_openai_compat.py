@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 import httpx
@@ -263,9 +264,10 @@ async def test_list_models_names_the_served_aliases(
 
 @pytest.mark.llm
 async def test_default_registry_registers_and_serves_the_endpoint(
-    openai_server: OpenAIServer,
+    openai_server: OpenAIServer, tmp_path: Path
 ) -> None:
     settings = AtomicSettings(
+        home=tmp_path,
         openai_base_url=openai_server.base_url,
         openai_models=[openai_server.model],
         openai_api_key=openai_server.api_key,

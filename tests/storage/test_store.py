@@ -332,6 +332,7 @@ async def test_migration_creates_exactly_the_declared_tables(store: Store) -> No
         "adaptation_states",
         "api_keys",
         "idempotency_keys",
+        "classifiers",
         "atomic_alembic_version",
     }
     assert indexes == {"ix_runs_tenant_created_at", "ix_runs_task_name", "ix_runs_status"}
@@ -388,6 +389,7 @@ async def test_without_migrating_an_empty_database_says_how_to_fix_it(store_url:
 
 
 async def test_a_sqlite_store_persists_across_reopening(tmp_path: Path) -> None:
+    (tmp_path / "nested" / "folders").mkdir(parents=True)
     url = f"sqlite+aiosqlite:///{tmp_path / 'nested' / 'folders' / 'atomic.db'}"
     store = await Store.open(url)
     run = make_run(output={"kept": True}, status=RunStatus.SUCCEEDED)
@@ -404,6 +406,15 @@ async def test_a_sqlite_store_persists_across_reopening(tmp_path: Path) -> None:
     assert got.output == {"kept": True}
     assert len(got.attempts) == 1
     assert (tmp_path / "nested" / "folders" / "atomic.db").is_file()
+
+
+async def test_a_sqlite_folder_that_does_not_exist_is_named_not_created(tmp_path: Path) -> None:
+    folder = tmp_path / "nonexistent" / "dir"
+    with pytest.raises(StorageError) as caught:
+        await Store.open(f"sqlite:///{folder / 'a.db'}")
+    assert f"the folder {str(folder)!r}" in caught.value.message
+    assert "does not exist" in caught.value.message
+    assert not (tmp_path / "nonexistent").exists()
 
 
 async def test_sqlite_uses_wal_a_busy_timeout_and_foreign_keys(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,9 +12,15 @@ from atomic.adaptation._classifier import TextClassifier
 from atomic.adaptation._learned import LearnedModel
 from atomic.adaptation._memory import MemoryChange, TaskMemory
 from atomic.adaptation._text import input_key, text_of
-from atomic.errors import InputValidationError
+from atomic.errors import InputValidationError, StorageError
 from atomic.settings import AtomicSettings
-from atomic.storage import AdaptationStateRecord, MemoryRecord, Store, utcnow
+from atomic.storage import (
+    AdaptationStateRecord,
+    ClassifierRecord,
+    MemoryRecord,
+    Store,
+    utcnow,
+)
 from atomic.structured import OutputKind
 from atomic.tasks import Example, Task, TaskCatalog
 
@@ -30,6 +37,8 @@ MIN_SIMILARITY = 0.1
 
 Key = tuple[str, str]
 """(tenant, task name)."""
+
+_log = logging.getLogger("atomic.adaptation")
 
 
 @dataclass(frozen=True)
@@ -92,7 +101,9 @@ class Adaptation:
         self._frozen: set[Key] = set()
 
     async def restore(self) -> int:
-        """Load memories and switches from the store and retrain classifiers on them."""
+        """Load memories, switches and saved classifiers from the store; a classifier is
+        retrained only when its memory has grown past what it was trained on (or none was
+        saved), and then saved."""
         records = await self.store.load_memory()
         grouped: dict[Key, list[MemoryRecord]] = {}
         for record in records:
@@ -106,9 +117,29 @@ class Adaptation:
             classifier = self.classifier(*key)
             if classifier is not None and "classifier" in state.state:
                 classifier.load_state(state.state["classifier"])
+        for saved in await self.store.load_classifiers():
+            self._load_classifier(saved)
         for tenant, task_name in grouped:
-            await self.refit(tenant, task_name, bump=False)
+            refitted = await self.refit(tenant, task_name, bump=False)
+            if refitted is not None:
+                await self.store.save_adaptation(classifier=refitted)
         return len(records)
+
+    def _load_classifier(self, saved: ClassifierRecord) -> None:
+        classifier = self.classifier(saved.tenant, saved.task_name)
+        if classifier is None:
+            return
+        try:
+            classifier.load(saved.blob, version=saved.version, trained_on=saved.trained_on)
+        except StorageError as exc:
+            # The memory is the source of truth and the blob only spares a retraining: a blob
+            # this Atomic cannot read is skipped, and the classifier is trained again.
+            _log.warning(
+                "%s (tenant %r, task %r); retraining it from memory",
+                exc,
+                saved.tenant,
+                saved.task_name,
+            )
 
     def learned_models(self) -> list[LearnedModel]:
         """One learned model per label task (when ``ATOMIC_LEARNED_MODELS`` is on)."""
@@ -206,20 +237,35 @@ class Adaptation:
             memory.forget(example_id)
         return gone
 
-    async def refit(self, tenant: str, task_name: str, *, bump: bool = True) -> bool:
-        """Retrain the task's classifier if its memory grew enough; True if it did."""
+    async def refit(
+        self, tenant: str, task_name: str, *, bump: bool = True
+    ) -> ClassifierRecord | None:
+        """Retrain the task's classifier if its memory grew enough; returns the new classifier
+        to save (:meth:`Store.save_adaptation`), or ``None`` if it was not retrained."""
         classifier = self.classifier(tenant, task_name)
         memory = self._memories.get((tenant, task_name))
         if classifier is None or memory is None:
-            return False
+            return None
         records = list(memory)
         labels = [str(r.output) for r in records]
         if not classifier.wants_refit(len(records), len(set(labels))):
-            return False
+            return None
         texts = [r.text for r in records]
-        # Fitting takes up to seconds on thousands of examples: off the event loop.
-        await asyncio.to_thread(classifier.fit, texts, labels, bump=bump)
-        return True
+
+        def fit_and_dump() -> bytes:
+            classifier.fit(texts, labels, bump=bump)
+            return classifier.dump()
+
+        # Fitting takes seconds on thousands of examples, and serialising it milliseconds:
+        # both off the event loop.
+        blob = await asyncio.to_thread(fit_and_dump)
+        return ClassifierRecord(
+            tenant=tenant,
+            task_name=task_name,
+            version=classifier.version,
+            trained_on=classifier.trained_on,
+            blob=blob,
+        )
 
     def state_record(self, tenant: str, task_name: str) -> AdaptationStateRecord:
         classifier = self._classifiers.get((tenant, task_name))
@@ -266,11 +312,12 @@ class Adaptation:
                 for evicted in change.evicted:
                     kept.pop(evicted.id, None)
                     forget.add(evicted.id)
-        await self.refit(tenant, task.name)
+        refitted = await self.refit(tenant, task.name)
         await self.store.save_adaptation(
             remember=list(kept.values()),
             forget=sorted(forget - set(kept)),
             state=self.state_record(tenant, task.name),
+            classifier=refitted,
         )
         return len(kept)
 

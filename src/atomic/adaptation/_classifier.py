@@ -6,6 +6,10 @@ millisecond. Its raw probabilities are spread over many labels, so they are reca
 (Platt scaling) on predict-then-learn pairs: each labelled input is first predicted, then
 learned from, so every pair is a held-out judgement. Those pairs are also its held-out
 accuracy.
+
+A trained classifier is saved (:meth:`TextClassifier.dump`, a blob that cannot run code on
+load) and loaded at start-up instead of being retrained. Loading only parses the arrays:
+scikit-learn, a second to import, is imported when the classifier first predicts or trains.
 """
 
 from __future__ import annotations
@@ -15,12 +19,21 @@ import warnings
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import FeatureUnion
+
+from atomic.adaptation._classifier_blob import (
+    FeaturePart,
+    SavedClassifier,
+    read_blob,
+    write_blob,
+)
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
 
 __all__ = ["Prediction", "TextClassifier"]
 
@@ -36,6 +49,78 @@ class Prediction:
     """The classifier's own probability of ``label``."""
     confidence: float
     """``raw`` recalibrated: the estimated P(the label is right)."""
+
+
+_PARTS: dict[str, dict[str, Any]] = {
+    "words": {"ngram_range": (1, 2), "sublinear_tf": True},
+    "chars": {"analyzer": "char_wb", "ngram_range": (2, 5), "sublinear_tf": True, "min_df": 2},
+}
+_MODEL: dict[str, Any] = {"C": 20.0, "max_iter": 300}
+# The vectoriser parameters a saved classifier records and a load may set: plain values only
+# (a tokenizer or preprocessor would be code).
+_PARAMS_KEPT = frozenset(
+    {"analyzer", "ngram_range", "sublinear_tf", "min_df", "max_df", "lowercase", "norm"}
+    | {"smooth_idf", "use_idf", "token_pattern", "strip_accents", "binary", "max_features"}
+)
+
+
+class _Features:
+    """TF-IDF parts side by side (what scikit-learn's ``FeatureUnion`` does, kept small so a
+    saved classifier rebuilds exactly the columns it was trained on)."""
+
+    def __init__(self, parts: list[tuple[str, TfidfVectorizer]]) -> None:
+        self.parts = parts
+
+    def fit_transform(self, texts: list[str]) -> sp.csr_matrix:
+        return self._stack([v.fit_transform(texts) for _, v in self.parts])
+
+    def transform(self, texts: list[str]) -> sp.csr_matrix:
+        return self._stack([v.transform(texts) for _, v in self.parts])
+
+    @staticmethod
+    def _stack(blocks: list[Any]) -> sp.csr_matrix:
+        import scipy.sparse as sp
+
+        return sp.hstack(blocks).tocsr()
+
+
+def _saved_form(features: _Features, model: LogisticRegression) -> SavedClassifier:
+    parts = []
+    for name, vectorizer in features.parts:
+        terms = [""] * len(vectorizer.vocabulary_)
+        for term, column in vectorizer.vocabulary_.items():
+            terms[column] = term
+        params = {k: v for k, v in vectorizer.get_params().items() if k in _PARAMS_KEPT}
+        parts.append(FeaturePart(name, params, terms, vectorizer.idf_))
+    return SavedClassifier(
+        parts=parts,
+        classes=[str(c) for c in model.classes_],
+        coef=model.coef_,
+        intercept=model.intercept_,
+        model_params={k: v for k, v in model.get_params().items() if k in ("C", "max_iter")},
+    )
+
+
+def _rebuilt(saved: SavedClassifier) -> tuple[_Features, LogisticRegression]:
+    """The fitted vectorisers and model of a saved classifier, as scikit-learn objects."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    parts = []
+    for part in saved.parts:
+        params = {k: v for k, v in part.params.items() if k in _PARAMS_KEPT}
+        if "ngram_range" in params:
+            params["ngram_range"] = tuple(params["ngram_range"])
+        vectorizer = TfidfVectorizer(**params)
+        vectorizer.vocabulary_ = {term: column for column, term in enumerate(part.terms)}
+        vectorizer.idf_ = part.idf
+        parts.append((part.name, vectorizer))
+    model = LogisticRegression(**saved.model_params)
+    model.classes_ = np.array(saved.classes)
+    model.coef_ = saved.coef
+    model.intercept_ = saved.intercept
+    model.n_features_in_ = saved.coef.shape[1]
+    return _Features(parts), model
 
 
 def _logit(p: float) -> float:
@@ -59,15 +144,17 @@ class TextClassifier:
         self.version = 0
         self.trained_on = 0
         self.pairs: deque[tuple[float, bool]] = deque(maxlen=_PAIRS_KEPT)
-        self._vectorizer: FeatureUnion | None = None
+        self._vectorizer: _Features | None = None
         self._model: LogisticRegression | None = None
+        self._saved: SavedClassifier | None = None
+        """A loaded classifier whose scikit-learn objects are built on first use."""
         self._platt: tuple[float, float] | None = None
         self._platt_at = 0
         self._cache: tuple[str, Prediction] | None = None
 
     @property
     def trained(self) -> bool:
-        return self._model is not None
+        return self._model is not None or self._saved is not None
 
     def wants_refit(self, examples: int, labels: int) -> bool:
         """Whether a memory of ``examples`` (with ``labels`` distinct labels) warrants a refit."""
@@ -79,31 +166,45 @@ class TextClassifier:
     def fit(self, texts: Sequence[str], labels: Sequence[str], *, bump: bool = True) -> None:
         """Train from scratch on ``texts`` (deterministic for the same data and seed);
         ``bump=False`` keeps the version (a refit of the same data after a restart)."""
-        vectorizer = FeatureUnion(
-            [
-                ("words", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)),
-                (
-                    "chars",
-                    TfidfVectorizer(
-                        analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2
-                    ),
-                ),
-            ]
-        )
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+
+        vectorizer = _Features([(name, TfidfVectorizer(**p)) for name, p in _PARTS.items()])
         features = vectorizer.fit_transform(list(texts))
-        model = LogisticRegression(C=20.0, max_iter=300, random_state=self.seed)
+        model = LogisticRegression(**_MODEL, random_state=self.seed)
         with warnings.catch_warnings():
             # Early on there are many labels per example; scikit-learn warns that this looks
             # like regression. It is not: the labels are the task's.
             warnings.filterwarnings("ignore", message="The number of unique classes")
             model.fit(features, list(labels))
-        self._vectorizer, self._model = vectorizer, model
+        self._vectorizer, self._model, self._saved = vectorizer, model, None
         self.trained_on = len(texts)
         self.version += 1 if bump else 0
         self._cache = None
 
+    def dump(self) -> bytes:
+        """The trained weights as a blob :meth:`load` reads back (arrays only, no pickle)."""
+        if self._saved is not None:
+            return write_blob(self._saved)
+        if self._model is None or self._vectorizer is None:
+            raise ValueError("an untrained classifier has nothing to save")
+        return write_blob(_saved_form(self._vectorizer, self._model))
+
+    def load(self, blob: bytes, *, version: int, trained_on: int) -> None:
+        """Take the weights of a saved classifier (a :class:`~atomic.errors.StorageError` if
+        ``blob`` is not one), trained on ``trained_on`` examples; predicts exactly as the
+        classifier that was saved."""
+        self._saved = read_blob(blob)
+        self._vectorizer = self._model = None
+        self.version = version
+        self.trained_on = trained_on
+        self._cache = None
+
     def predict(self, text: str) -> Prediction | None:
         """The most likely label and its confidence; ``None`` until trained."""
+        if self._saved is not None:
+            self._vectorizer, self._model = _rebuilt(self._saved)
+            self._saved = None
         if self._model is None or self._vectorizer is None:
             return None
         if self._cache is not None and self._cache[0] == text:
@@ -136,6 +237,8 @@ class TextClassifier:
         outcomes = np.array([c for _, c in self.pairs])
         if outcomes.all() or not outcomes.any():
             return
+        from sklearn.linear_model import LogisticRegression
+
         x = np.array([[_logit(r)] for r, _ in self.pairs])
         platt = LogisticRegression(C=100.0).fit(x, outcomes)
         self._platt = (float(platt.coef_[0][0]), float(platt.intercept_[0]))
@@ -152,14 +255,22 @@ class TextClassifier:
         return sum(c for _, c in recent) / len(recent) if recent else None
 
     def to_state(self) -> dict[str, Any]:
-        return {
+        state: dict[str, Any] = {
             "version": self.version,
             "pairs": [[round(r, 6), c] for r, c in self.pairs],
         }
+        if self._platt is not None:
+            state["platt"] = [*self._platt, self._platt_at]
+        return state
 
     def load_state(self, state: dict[str, Any]) -> None:
-        """Restore counters and calibration pairs (the weights are refit from memory)."""
+        """Restore counters and calibration (the weights are loaded by :meth:`load`)."""
         self.version = int(state.get("version", 0))
         self.pairs.extend((float(r), bool(c)) for r, c in state.get("pairs", []))
-        if len(self.pairs) >= _CALIBRATE_AFTER:
+        platt = state.get("platt")
+        if isinstance(platt, list) and len(platt) == 3:
+            # Saved with the pairs: no scikit-learn import, nor a refit, to get it back.
+            self._platt = (float(platt[0]), float(platt[1]))
+            self._platt_at = int(platt[2])
+        elif len(self.pairs) >= _CALIBRATE_AFTER:
             self._recalibrate()

@@ -10,17 +10,20 @@ trained to embed sentences, while character n-grams match inflections and typos
 
 Hashing keeps the index incremental (no vocabulary to refit as examples arrive); document
 frequencies are recounted when the index is next searched after a change, which costs a few
-milliseconds for thousands of examples. ``benchmarks/retrieval.py`` compares this with
-embeddings from the local models on Banking77.
+milliseconds for thousands of examples. Texts are only vectorised when the index is first
+searched: opening Atomic loads every remembered example, and most processes (``atomic runs``,
+a worker of another task) never search that task's memory. ``benchmarks/retrieval.py``
+compares this with embeddings from the local models on Banking77.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import scipy.sparse as sp
-from sklearn.feature_extraction.text import HashingVectorizer
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 __all__ = ["Analyzer", "LexicalIndex"]
 
@@ -39,27 +42,14 @@ class LexicalIndex:
 
     def __init__(self, analyzer: Analyzer = "word+char", n_features: int = 2**18) -> None:
         self.analyzer = analyzer
-        self._vectorizers = []
-        if analyzer in ("word", "word+char"):
-            self._vectorizers.append(
-                HashingVectorizer(
-                    ngram_range=(1, 2), n_features=n_features, alternate_sign=False, norm=None
-                )
-            )
-        if analyzer in ("char_wb", "word+char"):
-            self._vectorizers.append(
-                HashingVectorizer(
-                    analyzer="char_wb",
-                    ngram_range=(3, 5),
-                    n_features=n_features,
-                    alternate_sign=False,
-                    norm=None,
-                )
-            )
+        self.n_features = n_features
+        self._vectorizers: list[Any] | None = None
         # Rows are weighted and stacked once, then appended to; a replaced or removed row is
         # only marked dead. Document frequencies are recounted, and every row reweighted, when
-        # the index has grown by a tenth since: between, new rows use the last weights.
-        self._counts_rows: list[sp.csr_matrix] = []
+        # the index has grown by a tenth since: between, new rows use the last weights. A row
+        # added since the last search holds its text until the search vectorises it.
+        self._counts_rows: list[sp.csr_matrix | str] = []
+        self._waiting: list[int] = []
         self._ids: list[str] = []
         self._where: dict[str, int] = {}
         self._dead: set[int] = set()
@@ -74,8 +64,37 @@ class LexicalIndex:
     def __contains__(self, item: object) -> bool:
         return item in self._where
 
+    def _vectorizers_built(self) -> list[Any]:
+        # scikit-learn and SciPy take a second to import: only an index that is searched needs them.
+        if self._vectorizers is None:
+            from sklearn.feature_extraction.text import HashingVectorizer
+
+            self._vectorizers = []
+            if self.analyzer in ("word", "word+char"):
+                self._vectorizers.append(
+                    HashingVectorizer(
+                        ngram_range=(1, 2),
+                        n_features=self.n_features,
+                        alternate_sign=False,
+                        norm=None,
+                    )
+                )
+            if self.analyzer in ("char_wb", "word+char"):
+                self._vectorizers.append(
+                    HashingVectorizer(
+                        analyzer="char_wb",
+                        ngram_range=(3, 5),
+                        n_features=self.n_features,
+                        alternate_sign=False,
+                        norm=None,
+                    )
+                )
+        return self._vectorizers
+
     def _counts(self, texts: list[str]) -> sp.csr_matrix:
-        parts = [v.transform(texts) for v in self._vectorizers]
+        import scipy.sparse as sp
+
+        parts = [v.transform(texts) for v in self._vectorizers_built()]
         counts = sp.hstack(parts, format="csr") if len(parts) > 1 else parts[0].tocsr()
         counts.data = 1.0 + np.log(counts.data)  # sublinear term frequency
         return counts
@@ -85,15 +104,22 @@ class LexicalIndex:
         self.add_many([(item_id, text)])
 
     def add_many(self, items: list[tuple[str, str]]) -> None:
-        if not items:
-            return
-        counts = self._counts([text for _, text in items])
-        for i, (item_id, _) in enumerate(items):
+        for item_id, text in items:
             self.remove(item_id)
             self._where[item_id] = len(self._ids)
             self._pending.append(len(self._ids))
+            self._waiting.append(len(self._ids))
             self._ids.append(item_id)
-            self._counts_rows.append(counts[i])
+            self._counts_rows.append(text)
+
+    def _vectorise(self) -> None:
+        """Replace the texts added since the last search by their counts, in one batch
+        (hashing is stateless: a batch gives the rows one call per text would)."""
+        if self._waiting:
+            counts = self._counts([str(self._counts_rows[p]) for p in self._waiting])
+            for i, p in enumerate(self._waiting):
+                self._counts_rows[p] = counts[i]
+            self._waiting = []
 
     def remove(self, item_id: str) -> None:
         position = self._where.pop(item_id, None)
@@ -102,9 +128,13 @@ class LexicalIndex:
 
     def clear(self) -> None:
         self._counts_rows, self._ids, self._where, self._dead = [], [], {}, set()
+        self._waiting = []
         self._weighted, self._pending, self._idf, self._weighed_at = None, [], None, 0
 
     def _reweigh(self) -> None:
+        import scipy.sparse as sp
+
+        self._vectorise()
         keep = [p for p in range(len(self._ids)) if p not in self._dead]
         self._counts_rows = [self._counts_rows[p] for p in keep]
         self._ids = [self._ids[p] for p in keep]
@@ -118,10 +148,13 @@ class LexicalIndex:
         self._weighed_at = n
 
     def _matrix(self) -> sp.csr_matrix:
+        import scipy.sparse as sp
+
         live = len(self._ids) - len(self._dead)
         if self._weighted is None or live > self._weighed_at * 1.1 or len(self._dead) * 3 > live:
             self._reweigh()
         elif self._pending:
+            self._vectorise()
             rows = sp.vstack([self._counts_rows[p] for p in self._pending], format="csr")
             new = _normalise(rows.multiply(self._idf).tocsr())
             self._weighted = sp.vstack([self._weighted, new], format="csr")

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Group, RenderableType
 from rich.table import Table
 
-from atomic.adaptation import AdaptationStatus
 from atomic.errors import FeedbackError
+
+if TYPE_CHECKING:
+    from atomic.adaptation import AdaptationStatus
 
 __all__ = ["feedback", "task_app"]
 
@@ -46,9 +48,12 @@ def feedback(
         typer.Option("--id", help="Idempotency key (default: derived from the verdict)."),
     ] = None,
     db: Annotated[str | None, typer.Option("--db", help="Database URL.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Say how a run went: the exchange and the task's memory learn from it at once."""
+    """Say how a run went: the exchange and the task's memory learn from it at once
+    (a frozen task's memory is left alone; the output says so)."""
     from atomic.cli._app import _open, _run, _settings, console
+    from atomic.cli._output import emit_json
 
     chosen = [
         name
@@ -74,7 +79,7 @@ def feedback(
             output = corrected  # a bare label needs no quotes
 
     async def body() -> None:
-        async with await _open(_settings(db)) as atomic:
+        async with await _open(_settings(db, as_json=as_json)) as atomic:
             if kind == "corrected" and output is None:
                 raise FeedbackError("--corrected needs a value", hint="pass the right output")
             record = await atomic.record_feedback(
@@ -86,12 +91,24 @@ def feedback(
                 comment=comment,
                 id=feedback_id,
             )
+            frozen = atomic.adaptation.is_frozen(record.tenant, record.task_name)
+            if as_json:
+                emit_json({**record.model_dump(mode="json"), "task_frozen": frozen})
+                return
             console.print(
                 f"Recorded {record.kind} feedback [bold]{record.id}[/bold] on {run_id} "
-                f"(reward {record.reward:g} for {record.model_id}, source {record.source})."
+                f"(reward {record.reward:g} for {record.model_id}, source {record.source}).",
+                soft_wrap=True,
             )
+            if frozen:
+                console.print(
+                    f"{record.task_name} is frozen: the exchange counted this outcome for "
+                    f"{record.model_id}'s bids, but the task's memory and classifier were left "
+                    f"as they are (`atomic task unfreeze {record.task_name}` lets it learn "
+                    "again; feedback given meanwhile is not replayed)."
+                )
 
-    _run(body)
+    _run(body, as_json=as_json)
 
 
 def status_view(status: AdaptationStatus) -> RenderableType:
@@ -151,25 +168,48 @@ def show(
 ) -> None:
     """What a task has learned: memory size, classifier version and accuracy, win shares."""
     from atomic.cli._app import _open, _run, _settings, console
+    from atomic.cli._output import emit_json
+
+    settings = _settings(db, as_json=as_json)
 
     async def body() -> None:
-        async with await _open(_settings(db)) as atomic:
+        async with await _open(settings) as atomic:
             status = await atomic.task_status(task)
             if as_json:
-                console.print_json(json.dumps(asdict(status)))
+                emit_json(asdict(status))
             else:
                 console.print(status_view(status))
 
-    _run(body)
+    _run(body, as_json=as_json)
 
 
 @task_app.command("reset")
 def reset(
     task: TaskArgument,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (for scripts).")
+    ] = False,
     db: Annotated[str | None, typer.Option("--db", help="Database URL.")] = None,
 ) -> None:
-    """Forget a task's memory and classifier (runs and feedback stay recorded)."""
+    """Forget a task's memory and classifier (runs and feedback stay recorded). Asks first,
+    unless --yes."""
     from atomic.cli._app import _open, _run, _settings, console
+
+    async def size() -> int:
+        async with await _open(_settings(db)) as atomic:
+            atomic.tasks.get(task)
+            return (await atomic.task_status(task)).memory_size
+
+    if not yes:
+        held = _run(size)
+        # No answer (stdin closed, as in a script without --yes) is a no, like any but "y".
+        if not typer.confirm(
+            f"Forget {task}'s {held:,} remembered examples and its classifier?",
+            default=False,
+            err=True,
+        ):
+            console.print("Nothing was reset (pass --yes to skip this question).")
+            raise typer.Exit(code=1)
 
     async def body() -> None:
         async with await _open(_settings(db)) as atomic:

@@ -7,24 +7,34 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from pydantic import BaseModel
-from rich.console import Console, RenderableType
+from rich.console import RenderableType
 
-from atomic._client import Atomic
 from atomic.errors import AtomicError, InputValidationError
-from atomic.settings import AtomicSettings
-from atomic.tasks import Task
 
 from . import _render
 from ._adapt import feedback, task_app
 from ._bench import bench_app
+from ._config_cli import config_app, init
+from ._demo import demo
+from ._logging import route_library_logs
+from ._output import EXIT_CODES_HELP, console, emit_json, err_console, fail, parse_since
 from ._serve import bench_service, keys_app, serve
+from ._table import print_fitted
 from ._temporal_cli import temporal_app, worker
+from ._whatif import whatif
+from ._workflows_cli import workflows_app
 
-__all__ = ["app", "main"]
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from atomic._client import Atomic
+    from atomic.settings import AtomicSettings
+    from atomic.tasks import Task
+
+__all__ = ["app", "console", "err_console", "main"]
 
 T = TypeVar("T")
 
@@ -32,15 +42,30 @@ app = typer.Typer(
     name="atomic",
     help="Typed AI microtasks on a model exchange: run tasks on local and remote models, "
     "with output that always matches its type, and every call recorded.\n\n"
-    "Settings come from ATOMIC_* environment variables (e.g. ATOMIC_HOME, ATOMIC_DATABASE_URL, "
-    "ATOMIC_OPENAI_BASE_URL, ATOMIC_OPENAI_MODELS).",
+    "Models, tasks and settings come from atomic.toml (ATOMIC_CONFIG, else ./atomic.toml, "
+    "else ATOMIC_HOME/atomic.toml; `atomic init` writes one, `atomic config check` checks it); "
+    "ATOMIC_* environment variables override it (e.g. ATOMIC_HOME, ATOMIC_DATABASE_URL).\n\n"
+    + EXIT_CODES_HELP,
     no_args_is_help=True,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
 )
 
-console = Console()
-err_console = Console(stderr=True)
+
+@app.callback()
+def _options(
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="Show the engines' own logs (DBOS, Temporal, llama.cpp, HTTP) on the "
+            "terminal; otherwise they go to ATOMIC_HOME/atomic.log.",
+        ),
+    ] = False,
+) -> None:
+    route_library_logs(verbose)
+
 
 DbOption = Annotated[
     str | None,
@@ -49,32 +74,37 @@ DbOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
-def _settings(db: str | None = None, **overrides: Any) -> AtomicSettings:
+def _settings(db: str | None = None, *, as_json: bool = False, **overrides: Any) -> AtomicSettings:
+    """The settings (atomic.toml, then ATOMIC_* variables, then ``--db`` and ``overrides``);
+    a bad value is one message naming the variable, not a traceback."""
     try:
-        settings = AtomicSettings()
-    except ValueError as exc:  # pydantic's ValidationError: a bad ATOMIC_* variable
-        raise AtomicError(
-            f"invalid Atomic settings: {exc}", hint="fix the ATOMIC_* environment variable named"
-        ) from exc
-    changes = {k: v for k, v in {"database_url": db, **overrides}.items() if v is not None}
-    return settings.model_copy(update=changes) if changes else settings
+        from atomic.settings import load_settings
+
+        return load_settings(database_url=db, **overrides)
+    except AtomicError as exc:
+        fail(exc, as_json=as_json)
 
 
-def _run(body: Callable[[], Awaitable[T]]) -> T:
-    """Run an async command body, turning Atomic errors into a clear message and exit code 2."""
+def _run(body: Callable[[], Awaitable[T]], *, as_json: bool = False) -> T:
+    """Run an async command body, turning Atomic errors into a clear message and an exit code
+    (1 failure, 2 usage, 3 not found); JSON on stderr under ``--json``."""
     try:
         return asyncio.run(body())  # type: ignore[arg-type]
     except AtomicError as exc:
-        err_console.print(_render.error_panel(exc))
-        raise typer.Exit(code=2) from None
+        fail(exc, as_json=as_json)
 
 
 async def _open(settings: AtomicSettings) -> Atomic:
+    # Imported here: the store and the exchange take most of a second to import, and
+    # `atomic --help` (or a usage error) should not wait for them.
+    from atomic._client import Atomic
+
     return await Atomic.open(settings)
 
 
 def _read_input(raw: str, task: Task[Any, Any]) -> Any:
-    """JSON text, ``@file.json``, or ``-`` for stdin; plain text fills a one-field input."""
+    """A JSON object, ``@file.json``, or ``-`` for stdin; for a task whose input is one text
+    field, anything but a JSON object is that text (``404`` is the text "404", not a number)."""
     if raw == "-":
         raw = sys.stdin.read()
     elif raw.startswith("@"):
@@ -88,25 +118,39 @@ def _read_input(raw: str, task: Task[Any, Any]) -> Any:
                 hint="check the path after @",
                 context={"path": str(path)},
             ) from exc
+    fields = ", ".join(task.input.model_fields)
+    required = [n for n, f in task.input.model_fields.items() if f.is_required()]
+    one_text = len(required) == 1 and task.input.model_fields[required[0]].annotation is str
     try:
-        return json.loads(raw)
+        data = json.loads(raw)
     except ValueError:
-        fields = [n for n, f in task.input.model_fields.items() if f.is_required()]
-        if len(fields) == 1 and task.input.model_fields[fields[0]].annotation is str:
-            return {fields[0]: raw}
-        raise InputValidationError(
-            f"input for task {task.name!r} is not JSON: {raw[:60]!r}",
-            errors=["input: not valid JSON"],
-            hint=f"pass a JSON object with the fields {', '.join(task.input.model_fields)}, "
-            "or @file.json",
-            context={"task": task.name},
-        ) from None
+        data = _NOT_JSON
+    if isinstance(data, dict):
+        return data
+    if one_text and not isinstance(data, list):
+        return {required[0]: data if isinstance(data, str) else raw}
+    shown = "not JSON" if data is _NOT_JSON else f"a JSON {type(data).__name__}"
+    raise InputValidationError(
+        f"input for task {task.name!r} is {shown}, not a JSON object: {raw[:60]!r}",
+        errors=[f"input: expected a JSON object with the fields {fields}"],
+        hint=f"pass a JSON object with the fields {fields}, or @file.json"
+        + (f", or plain text for {required[0]}" if one_text else ""),
+        context={"task": task.name, "input": raw[:200]},
+    )
+
+
+_NOT_JSON = object()
+
+
+WideOption = Annotated[
+    bool, typer.Option("--wide", help="Show every column and cut nothing, whatever the width.")
+]
 
 
 @app.command()
-def models(db: DbOption = None, as_json: JsonOption = False) -> None:
-    """List the registered models and their cards."""
-    settings = _settings(db)
+def models(db: DbOption = None, as_json: JsonOption = False, wide: WideOption = False) -> None:
+    """List the registered models and their cards (atomic.toml, ATOMIC_* and learned ones)."""
+    settings = _settings(db, as_json=as_json)
 
     async def body() -> None:
         from atomic.adaptation._learned import learned_card
@@ -117,28 +161,44 @@ def models(db: DbOption = None, as_json: JsonOption = False) -> None:
 
         cards = default_registry(settings).cards()
         if settings.learned_models:
-            catalog = TaskCatalog(BUILTIN_TASKS)
+            catalog = TaskCatalog(BUILTIN_TASKS if settings.builtin_tasks else ())
             for module in settings.task_modules:
                 catalog.add_module(module)
             cards += [learned_card(t.name) for t in catalog if t.kind is OutputKind.LABEL]
         if as_json:
-            console.print_json(json.dumps([c.model_dump(mode="json") for c in cards]))
+            emit_json([c.model_dump(mode="json") for c in cards])
         else:
-            console.print(_render.models_table(cards))
+            print_fitted(console, _render.models_table(cards, console.width, wide))
 
-    _run(body)
+    _run(body, as_json=as_json)
 
 
 @app.command()
-def tasks(db: DbOption = None) -> None:
-    """List the tasks this process knows (built-in ones and ATOMIC_TASK_MODULES)."""
-    settings = _settings(db)
+def tasks(db: DbOption = None, as_json: JsonOption = False, wide: WideOption = False) -> None:
+    """List the tasks this process knows (built-in ones and atomic.toml's task modules)."""
+    settings = _settings(db, as_json=as_json)
 
     async def body() -> None:
         async with await _open(settings) as atomic:
-            console.print(_render.tasks_table(atomic.tasks))
+            if as_json:
+                emit_json([_task_json(t) for t in atomic.tasks])
+            else:
+                print_fitted(console, _render.tasks_table(atomic.tasks, console.width, wide))
 
-    _run(body)
+    _run(body, as_json=as_json)
+
+
+def _task_json(task: Task[Any, Any]) -> dict[str, Any]:
+    return {
+        "name": task.name,
+        "version": task.version,
+        "kind": task.kind.value,
+        "description": task.description,
+        "sensitivity": task.sensitivity.value,
+        "checks": len(task.checks),
+        "input": task.input.__name__,
+        "input_schema": task.input.model_json_schema(),
+    }
 
 
 @app.command()
@@ -149,7 +209,8 @@ def run(
         typer.Option(
             "--input",
             "-i",
-            help="The input: JSON, @file.json, - for stdin, or plain text for one-field inputs.",
+            help="The input: a JSON object, @file.json, - for stdin, or plain text for a task "
+            "whose input is one text field.",
         ),
     ],
     model: Annotated[
@@ -159,7 +220,7 @@ def run(
     as_json: JsonOption = False,
 ) -> None:
     """Run a task on an input and print its typed output."""
-    settings = _settings(db)
+    settings = _settings(db, as_json=as_json)
 
     async def body() -> None:
         async with await _open(settings) as atomic:
@@ -167,22 +228,24 @@ def run(
             data = _read_input(input, spec)
             if model is not None:
                 atomic.registry.get(model)
-            result = await atomic.run(spec, data, model=model)
+            try:
+                result = await atomic.run(spec, data, model=model)
+            except AtomicError as exc:
+                await _add_models_tried(atomic, exc)
+                raise
             output = spec.schema.dump(result.output)
             if as_json:
-                console.print_json(
-                    json.dumps(
-                        {
-                            "run_id": result.run_id,
-                            "model": result.model_id,
-                            "output": output,
-                            "attempts": result.attempts,
-                            "input_tokens": result.usage.input_tokens,
-                            "output_tokens": result.usage.output_tokens,
-                            "cost_usd": result.cost_usd,
-                            "latency_ms": result.latency_ms,
-                        }
-                    )
+                emit_json(
+                    {
+                        "run_id": result.run_id,
+                        "model": result.model_id,
+                        "output": output,
+                        "attempts": result.attempts,
+                        "input_tokens": result.usage.input_tokens,
+                        "output_tokens": result.usage.output_tokens,
+                        "cost_usd": result.cost_usd,
+                        "latency_ms": result.latency_ms,
+                    }
                 )
                 return
             console.print_json(json.dumps(output, ensure_ascii=False))
@@ -192,30 +255,99 @@ def run(
                 f"{result.latency_ms:,.0f} ms · {_render.format_cost(result.cost_usd)}[/dim]"
             )
 
-    _run(body)
+    _run(body, as_json=as_json)
+
+
+async def _add_models_tried(atomic: Atomic, error: AtomicError) -> None:
+    """Put every model the failed run tried, and why each failed, in the error's context
+    (from the stored attempts, unless the exchange already put them there)."""
+    run_id = error.context.get("run_id")
+    if not isinstance(run_id, str) or "tried" in error.context:
+        return
+    try:
+        run = await atomic.get_run(run_id)
+    except AtomicError:
+        return
+    tried: dict[str, list[str]] = {}
+    for attempt in run.attempts:
+        problems = list(attempt.validation_errors)
+        if attempt.error_code:
+            problems.append(f"{attempt.error_code}: {attempt.error_message}")
+        tried.setdefault(attempt.model_id, []).extend(problems or ["no error recorded"])
+    if tried:
+        error.context["tried"] = [{"model": m, "errors": e} for m, e in tried.items()]
 
 
 @app.command()
 def runs(
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many runs.")] = 20,
     task: Annotated[str | None, typer.Option("--task", help="Only this task's runs.")] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Only runs this model served.")
+    ] = None,
+    status: Annotated[
+        str | None,
+        typer.Option("--status", help="Only runs with this status (succeeded, failed, …)."),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Only runs created since then: an ISO date or time (UTC unless it says), or "
+            "an age such as 30m, 2h, 7d.",
+        ),
+    ] = None,
+    before: Annotated[
+        str | None,
+        typer.Option(
+            "--before", help="Cursor: the last run id of the previous page; list the ones after."
+        ),
+    ] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
+    wide: WideOption = False,
 ) -> None:
-    """List recent runs, newest first."""
-    settings = _settings(db)
+    """List recent runs, newest first, filtered and paged.
+
+    --json prints a JSON list; the next page is `--before <the last id>`."""
+    settings = _settings(db, as_json=as_json)
+    try:
+        start = parse_since(since) if since is not None else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--since") from None
 
     async def body() -> None:
         async with await _open(settings) as atomic:
-            found = await atomic.list_runs(limit=limit, task=task)
+            found = await atomic.list_runs(
+                limit=limit, task=task, model=model, status=status, since=start, before=before
+            )
+            if not found:
+                _check_filters(atomic, task, model)
             if as_json:
-                console.print_json(json.dumps([r.model_dump(mode="json") for r in found]))
+                emit_json([r.model_dump(mode="json") for r in found])
             elif not found:
-                console.print("No runs yet. Try `atomic demo` or `atomic run TASK --input ...`.")
+                filtered = any(v is not None for v in (task, model, status, since, before))
+                console.print(
+                    "No runs match these filters."
+                    if filtered
+                    else "No runs yet. Try `atomic demo` or `atomic run TASK --input ...`."
+                )
             else:
-                console.print(_render.runs_table(found))
+                print_fitted(console, _render.runs_table(found, console.width, wide))
+                if len(found) == limit:
+                    console.print(
+                        f"[dim]More: atomic runs --before {found[-1].id}[/dim]", soft_wrap=True
+                    )
 
-    _run(body)
+    _run(body, as_json=as_json)
+
+
+def _check_filters(atomic: Atomic, task: str | None, model: str | None) -> None:
+    """No run matched: say so if the task or model named is not one this process knows."""
+    if task is not None:
+        atomic.tasks.get(task)
+    if model is not None:
+        atomic.registry.get(model)
 
 
 RunIdArgument = Annotated[str, typer.Argument(help="A run id (see `atomic runs`).")]
@@ -228,114 +360,64 @@ def _print_record(
     view: Callable[[Any], RenderableType],
 ) -> None:
     """Fetch one stored record and print it as JSON or as its view."""
-    settings = _settings(db)
+    settings = _settings(db, as_json=as_json)
 
     async def body() -> None:
         async with await _open(settings) as atomic:
             record = await fetch(atomic)
             if as_json:
-                console.print_json(record.model_dump_json())
+                emit_json(record.model_dump(mode="json"))
             else:
                 console.print(view(record))
 
-    _run(body)
+    _run(body, as_json=as_json)
 
 
 @app.command()
-def show(run_id: RunIdArgument, db: DbOption = None, as_json: JsonOption = False) -> None:
-    """Show one run: input, output, and every attempt with its prompt, raw output and errors."""
-    _print_record(db, as_json, lambda atomic: atomic.get_run(run_id), _render.run_detail)
+def show(
+    run_id: RunIdArgument,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    wide: WideOption = False,
+    prompts: Annotated[
+        bool,
+        typer.Option("--prompts", help="Also print each attempt's prompt, message by message."),
+    ] = False,
+) -> None:
+    """Show one run: input, output, and every attempt with its raw output and errors
+    (--prompts adds the prompts; --json has everything)."""
+    _print_record(
+        db,
+        as_json,
+        lambda atomic: atomic.get_run(run_id),
+        lambda record: _render.run_detail(record, console.width, wide, prompts),
+    )
 
 
 @app.command()
-def explain(run_id: RunIdArgument, db: DbOption = None, as_json: JsonOption = False) -> None:
+def explain(
+    run_id: RunIdArgument,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    wide: WideOption = False,
+) -> None:
     """Explain why a run went to its model: every bid, exclusion, score and the runner-up."""
     from atomic.cli._explain import explain_view
 
-    _print_record(db, as_json, lambda atomic: atomic.explain(run_id), explain_view)
+    _print_record(
+        db,
+        as_json,
+        lambda atomic: atomic.explain(run_id),
+        lambda record: explain_view(record, console.width, wide),
+    )
 
 
-@app.command()
-def demo(
-    which: Annotated[
-        str | None,
-        typer.Argument(
-            help="`inbox`: the inbox handler on a batch of support emails, scored per step. "
-            "Omit it for the built-in tasks on every local model.",
-            metavar="[inbox]",
-            show_default=False,
-        ),
-    ] = None,
-    db: DbOption = None,
-    models: Annotated[
-        list[str] | None,
-        typer.Option("--model", "-m", help="Models to run (default: the built-in local models)."),
-    ] = None,
-    limit: Annotated[
-        int | None,
-        typer.Option(
-            "--limit",
-            "-n",
-            min=1,
-            help="inbox: how many emails (default: the 36 handwritten ones and 12 from Banking77).",
-            show_default=False,
-        ),
-    ] = None,
-    runner: Annotated[
-        str,
-        typer.Option("--runner", help="inbox: the workflow runner: embedded, temporal, direct."),
-    ] = "embedded",
-    feedback: Annotated[
-        bool,
-        typer.Option(
-            "--feedback/--no-feedback",
-            help="inbox: after each email, record its expected answers as ground-truth "
-            "feedback, as a reviewer would, so the next emails are handled better or cheaper.",
-        ),
-    ] = True,
-    seed_per_intent: Annotated[
-        int,
-        typer.Option(
-            "--seed-per-intent",
-            min=0,
-            help="inbox: labelled Banking77 training queries per intent remembered before the "
-            "batch (0: start with an empty memory).",
-        ),
-    ] = 10,
-) -> None:
-    """Run the built-in tasks on sample support messages, offline, on the local models;
-    [bold]atomic demo inbox[/bold] runs the inbox handler on a batch of support emails."""
-    settings = _settings(db)
-    if which is None:
-        from atomic.cli._demo import run_demo
-
-        _run(lambda: run_demo(settings, console, models))
-        return
-    if which != "inbox":
-        raise typer.BadParameter(f"no demo named {which!r}; there is: inbox", param_hint="WHICH")
-    from atomic.apps.inbox._demo import run_inbox_demo
-    from atomic.apps.inbox._runners import RUNNERS
-
-    if runner not in RUNNERS:
-        raise typer.BadParameter(
-            f"{runner!r} is not a runner; choose {', '.join(RUNNERS)}", param_hint="--runner"
-        )
-
-    async def inbox() -> Any:
-        return await run_inbox_demo(
-            settings,
-            console,
-            limit=limit,
-            runner=runner,
-            model_ids=models,
-            feedback=feedback,
-            seed_per_intent=seed_per_intent,
-        )
-
-    _run(inbox)
-
-
+app.command("demo")(demo)
 app.command("feedback")(feedback)
+app.command("whatif")(whatif)
+app.add_typer(config_app, name="config")
+app.add_typer(workflows_app, name="workflows")
+app.command("init")(init)
 app.add_typer(task_app, name="task")
 app.command()(serve)
 app.add_typer(keys_app, name="keys")
@@ -348,4 +430,24 @@ app.add_typer(temporal_app, name="temporal")
 
 
 def main() -> None:
-    app()
+    """The ``atomic`` command. Under ``--json``, a usage error is JSON on stderr too."""
+    if "--json" not in sys.argv[1:]:
+        app()
+        return
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        sys.exit(1)
+    except typer.TyperException as exc:  # click's usage errors, as typer re-exports them
+        shown = getattr(exc, "format_message", None)
+        message = shown() if callable(shown) else str(exc)
+        error = {
+            "code": "usage",
+            "message": message,
+            "hint": "see `atomic --help` or `atomic COMMAND --help`",
+            "retryable": False,
+            "context": {"argv": sys.argv[1:]},
+        }
+        sys.stderr.write(json.dumps({"error": error}, ensure_ascii=False) + "\n")
+        sys.exit(getattr(exc, "exit_code", 2))
+    sys.exit(code if isinstance(code, int) else 0)

@@ -250,3 +250,40 @@ def workflows(
     """
     argv = _options(out=out, runs=runs, inbox_emails=inbox_emails) + list(ctx.args)
     _call(lambda: load_benchmark("workflows").main(argv))
+
+
+@bench_app.command(context_settings=_PASS_THROUGH)
+def startup(
+    ctx: typer.Context,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="A CSV whose first two columns are text and a Banking77 intent. "
+            "Default: ../shared/data/banking77/train.csv from the project root.",
+            show_default=False,
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="JSON output. Default: benchmarks/results/startup.json.",
+            show_default=False,
+        ),
+    ] = None,
+    examples: Annotated[
+        int | None,
+        typer.Option("--examples", min=2, help="Examples remembered first (default 5000)."),
+    ] = None,
+    repeat: Annotated[
+        int | None,
+        typer.Option("--repeat", min=1, help="Fresh processes per measure (default 5)."),
+    ] = None,
+) -> None:
+    """Start-up time with thousands of remembered examples and a trained classifier:
+    `atomic --help`, `Atomic.open` and `atomic runs` in fresh processes against their
+    targets, beside the old path that retrained the classifier at every open.
+    """
+    argv = _options(data=data, out=out, examples=examples, repeat=repeat) + list(ctx.args)
+    _call(lambda: load_benchmark("startup").main(argv))

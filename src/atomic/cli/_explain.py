@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from atomic.exchange import AuctionRecord
-
 from ._render import format_cost
+from ._table import Column, fit_table
+
+if TYPE_CHECKING:
+    from atomic.exchange import AuctionRecord
 
 __all__ = ["explain_sentence", "explain_view"]
 
@@ -52,10 +55,10 @@ def explain_sentence(record: AuctionRecord) -> str:
     return sentence + "."
 
 
-def explain_view(record: AuctionRecord) -> Group:
+def explain_view(record: AuctionRecord, width: int = 80, wide: bool = False) -> Group:
     head = Table.grid(padding=(0, 2))
-    head.add_column(style="bold")
-    head.add_column()
+    head.add_column(style="bold", no_wrap=True)
+    head.add_column(overflow="fold")
     params = ", ".join(
         f"{k}={v}" for k, v in record.objective.items() if k != "kind" and v is not None
     )
@@ -67,7 +70,10 @@ def explain_view(record: AuctionRecord) -> Group:
         "exploration",
         f"{record.exploration:g} ({'contextual' if record.contextual else 'per task'})",
     )
-    head.add_row("winner", f"{record.winner} (propensity {record.propensity:.3f})")
+    if record.winner is None:
+        head.add_row("winner", "none: no model was eligible, the call was refused")
+    else:
+        head.add_row("winner", f"{record.winner} (propensity {record.propensity:.3f})")
     margin = "-" if record.margin is None else f"{record.margin:.6g}"
     head.add_row("runner-up", f"{record.runner_up or '-'} (margin {margin})")
     budget = (
@@ -76,60 +82,88 @@ def explain_view(record: AuctionRecord) -> Group:
         else f", {format_cost(record.budget_remaining_usd)} left"
     )
     head.add_row("pacing", f"× {record.pacing_multiplier:.3f}{budget}")
+    parts: list[RenderableType] = [head]
 
-    bids = Table(title="Bids", title_justify="left")
-    for column in ("#", "model", "P(success)", "draw", "cost", "latency p50/p95", "score"):
-        bids.add_column(column, justify="left" if column == "model" else "right")
-    bids.add_column("from")
-    for bid in record.bids:
-        style = "bold green" if bid.model_id == record.winner else ""
-        bids.add_row(
-            str(bid.rank),
-            Text(bid.model_id, style=style),
-            f"{bid.p_success:.3f} ± {bid.p_std:.3f}",
-            f"{bid.p_draw:.3f}",
-            format_cost(bid.cost_usd),
-            f"{bid.latency_p50_ms:,.0f}/{bid.latency_p95_ms:,.0f} ms",
-            f"{bid.score:.6g}" + ("" if bid.feasible else " (infeasible)"),
-            f"p: {bid.p_source}; tokens: {bid.input_tokens_source}, "
-            f"{bid.output_tokens_source}; latency: {bid.latency_source}",
+    def add(columns: list[Column], rows: list[list[str | Text]], title: str) -> None:
+        parts.append(Text(""))
+        parts.append(fit_table(columns, rows, width=width, title=title, wide=wide)[0])
+
+    if record.bids:
+        add(
+            [
+                Column("#", primary=True, justify="right"),
+                Column("model", primary=True),
+                Column("P(success)", primary=True, justify="right"),
+                Column("cost", primary=True, justify="right"),
+                Column("score", drop=3, justify="right"),
+                Column("draw", drop=5, justify="right"),
+                Column("latency p50/p95", drop=4, justify="right"),
+                Column("from", flex=16, wrap=True, drop=2),
+            ],
+            [
+                [
+                    str(bid.rank),
+                    Text(bid.model_id, style="bold green" if bid.model_id == record.winner else ""),
+                    f"{bid.p_success:.3f} ± {bid.p_std:.3f}",
+                    format_cost(bid.cost_usd),
+                    f"{bid.score:.6g}" + ("" if bid.feasible else " (infeasible)"),
+                    f"{bid.p_draw:.3f}",
+                    f"{bid.latency_p50_ms:,.0f}/{bid.latency_p95_ms:,.0f} ms",
+                    f"p: {bid.p_source}; tokens: {bid.input_tokens_source}, "
+                    f"{bid.output_tokens_source}; latency: {bid.latency_source}",
+                ]
+                for bid in record.bids
+            ],
+            "Bids",
         )
-    parts: list[Table | Text] = [head, bids]
     if record.exclusions:
-        excluded = Table(title="Excluded", title_justify="left")
-        excluded.add_column("model")
-        excluded.add_column("why")
-        for exclusion in record.exclusions:
-            excluded.add_row(exclusion.model_id, f"{exclusion.reason} [{exclusion.code}]")
-        parts.append(excluded)
-    if record.cascade:
-        cascade = Table(title="Attempts", title_justify="left")
-        for column in ("model", "outcome", "attempts", "cost", "latency"):
-            cascade.add_column(column)
-        for step in record.cascade:
-            cascade.add_row(
-                step.model_id,
-                Text(step.outcome, style="green" if step.outcome == "succeeded" else "red"),
-                str(step.attempts),
-                format_cost(step.cost_usd),
-                f"{step.latency_ms:,.0f} ms",
-            )
-        parts.append(cascade)
-    if record.examples:
-        shown = Table(
-            title="Remembered examples in the prompt (closest last)", title_justify="left"
+        add(
+            [Column("model", primary=True), Column("why", primary=True, flex=20, wrap=True)],
+            [[e.model_id, f"{e.reason} [{e.code}]"] for e in record.exclusions],
+            "Excluded",
         )
-        for column in ("example", "similarity", "output", "source", "learned from"):
-            shown.add_column(column)
-        for use in record.examples:
-            output = json.dumps(use.output, ensure_ascii=False)
-            shown.add_row(
-                use.example_id,
-                f"{use.similarity:.2f}",
-                output if len(output) <= 60 else output[:57] + "...",
-                use.source,
-                use.run_id or "",
-            )
-        parts.append(shown)
+    if record.cascade:
+        add(
+            [
+                Column("model", primary=True),
+                Column("outcome", primary=True),
+                Column("attempts", drop=3, justify="right"),
+                Column("cost", drop=2, justify="right"),
+                Column("latency", drop=1, justify="right"),
+            ],
+            [
+                [
+                    step.model_id,
+                    Text(step.outcome, style="green" if step.outcome == "succeeded" else "red"),
+                    str(step.attempts),
+                    format_cost(step.cost_usd),
+                    f"{step.latency_ms:,.0f} ms",
+                ]
+                for step in record.cascade
+            ],
+            "Attempts",
+        )
+    if record.examples:
+        add(
+            [
+                Column("example", primary=True),
+                Column("similarity", primary=True, justify="right"),
+                Column("output", primary=True, flex=12),
+                Column("source", drop=2),
+                Column("learned from", drop=3),
+            ],
+            [
+                [
+                    use.example_id,
+                    f"{use.similarity:.2f}",
+                    json.dumps(use.output, ensure_ascii=False),
+                    use.source,
+                    use.run_id or "",
+                ]
+                for use in record.examples
+            ],
+            "Remembered examples in the prompt (closest last)",
+        )
+    parts.append(Text(""))
     parts.append(Text(explain_sentence(record), style="bold"))
     return Group(*parts)

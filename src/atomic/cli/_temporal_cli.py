@@ -15,12 +15,14 @@ import signal
 import sys
 from contextlib import suppress
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from atomic.errors import AtomicError, ConfigError
-from atomic.workflows._api import WorkflowDef
+
+if TYPE_CHECKING:
+    from atomic.workflows._api import WorkflowDef
 
 __all__ = ["load_workflows", "temporal_app", "worker"]
 
@@ -36,6 +38,8 @@ def load_workflows(specs: str) -> list[WorkflowDef[Any, Any]]:
     # ./flows.py when the command is run from the project.
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
+    from atomic.workflows._api import WorkflowDef
+
     found: list[WorkflowDef[Any, Any]] = []
     for spec in filter(None, (s.strip() for s in specs.split(","))):
         module_name, _, attribute = spec.partition(":")

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
@@ -24,28 +23,33 @@ from atomic.errors import (
     NoEligibleModelError,
     OutputValidationError,
 )
+from atomic.events import (
+    AttemptFinished,
+    AuctionCleared,
+    BreakerChanged,
+    BudgetPaced,
+    EventBus,
+    RunRefused,
+    RunSettled,
+)
 from atomic.exchange._auction import (
-    _PROPENSITY_DRAWS,
     AuctionInput,
     TaskPolicy,
-    assessed_draws,
-    clear,
-    collect_bids,
-    cost_cap_exclusions,
-    eligibility,
     propensity,
 )
+from atomic.exchange._auctioneer import Auctioneer
 from atomic.exchange._feedback import record_feedback
 from atomic.exchange._health import Health
 from atomic.exchange._objectives import Objective
 from atomic.exchange._pacing import Budget, Pacer
-from atomic.exchange._record import AttemptSummary, AuctionRecord, BidRecord, ExampleUse
+from atomic.exchange._record import AuctionRecord, BidRecord, ExampleUse
+from atomic.exchange._recorder import StoreRecorder
+from atomic.exchange._turns import Turns, as_atomic, attempt_record, cascade_error, summary
 from atomic.learning import Learner, Observation
-from atomic.models import Model, ModelCard, Usage
+from atomic.models import Model, Usage
 from atomic.models._registry import ModelRegistry
-from atomic.settings import AtomicSettings, PromptStorage
+from atomic.settings import AtomicSettings
 from atomic.storage import (
-    AttemptRecord,
     FeedbackRecord,
     LearnerMerge,
     OutcomeRecord,
@@ -54,7 +58,6 @@ from atomic.storage import (
     Store,
     utcnow,
 )
-from atomic.structured import typical_output
 from atomic.tasks import Attempt, Task, attempt_model
 
 __all__ = ["Exchange", "Result", "input_text"]
@@ -79,52 +82,9 @@ class Result(Generic[Out]):
     latency_ms: float
 
 
-def _attempt_record(
-    run_id: str, attempt: Attempt, storage: PromptStorage, price: dict[str, Any]
-) -> AttemptRecord:
-    prompt = json.dumps([m.model_dump() for m in attempt.messages], ensure_ascii=False)
-    response = attempt.response
-    return AttemptRecord(
-        run_id=run_id,
-        index=attempt.index,
-        model_id=attempt.model_id,
-        strategy=attempt.strategy.value,
-        prompt=prompt if storage is PromptStorage.FULL else None,
-        prompt_sha256=hashlib.sha256(prompt.encode()).hexdigest(),
-        raw_output=response.text if response else None,
-        parsed_output=attempt.decoded.parsed if attempt.decoded else None,
-        validation_errors=attempt.errors,
-        input_tokens=response.usage.input_tokens if response else 0,
-        output_tokens=response.usage.output_tokens if response else 0,
-        cost_usd=response.cost_usd if response else 0.0,
-        price=price,
-        latency_ms=attempt.latency_ms,
-        error_code=attempt.error.code if attempt.error else None,
-        error_message=attempt.error.message if attempt.error else None,
-    )
-
-
 def input_text(data: Mapping[str, Any]) -> str:
     """The text an input is bid on and learned from: its stored JSON, compact."""
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-
-
-@dataclass
-class _Turns:
-    """What the cascade of one run did: attempts, per-model outcomes, what was learned."""
-
-    task: Task[Any, Any]
-    attempts: list[Attempt] = field(default_factory=list)
-    observations: list[Observation] = field(default_factory=list)
-    cards: dict[tuple[str, str, str], ModelCard] = field(default_factory=dict)
-    errors: list[tuple[str, AtomicError]] = field(default_factory=list)
-    output: Any = None
-    served: Model | None = None
-    outcome: OutcomeRecord | None = None
-
-    @property
-    def spent(self) -> float:
-        return sum(a.response.cost_usd for a in self.attempts if a.response)
 
 
 class Exchange:
@@ -154,14 +114,27 @@ class Exchange:
         self.adaptation = adaptation
         self.store = store
         self.settings = settings
-        self.learner = learner or Learner(seed=seed)
+        self._learner = learner or Learner(seed=seed)
         self.health = health or Health()
+        self.events = EventBus()
+        """Every stage's events; the store is its durable subscriber."""
+        self.events.subscribe(StoreRecorder(store), durable=True)
         self._policies: dict[str, TaskPolicy] = {}
         self._pacers: dict[tuple[str, str], Pacer] = {}
         self._rng = np.random.default_rng(seed)
-        self._output_tokens: dict[tuple[str, str, str], tuple[float, str]] = {}
+        self.auctioneer = Auctioneer(registry, self._learner, self.health, self._rng)
         self._synced_at = -float("inf")
         self._synced_wall: datetime | None = None
+
+    @property
+    def learner(self) -> Learner:
+        """What the exchange has learned of every model on every task."""
+        return self._learner
+
+    @learner.setter
+    def learner(self, learner: Learner) -> None:
+        # Replaced whole (a benchmark's hyper-parameters, say): the auctions bid from it too.
+        self._learner = self.auctioneer.learner = learner
 
     async def restore(self) -> int:
         """Load the learner's persisted state; returns how many keys were restored."""
@@ -252,7 +225,9 @@ class Exchange:
             strategies=policy.strategies,
             data=stored_input,
         )
+        cleared_at = time.perf_counter()
         record, ranked = self.auction(call, candidates)
+        auction_ms = (time.perf_counter() - cleared_at) * 1000
         run = RunRecord(
             tenant=tenant,
             task_name=task.name,
@@ -261,7 +236,7 @@ class Exchange:
             model_id=ranked[0].id if ranked else None,
         )
         if not ranked:
-            await self._refuse(run, record, start)
+            await self._refuse(run, record, start, auction_ms)
         record.propensity = propensity(
             call.objective,
             record.bids,
@@ -269,13 +244,13 @@ class Exchange:
             call.exploration,
             task.value_usd,
             self._rng,
-            draws=self._redraws(call, record.bids),
+            draws=self.auctioneer.propensity_draws(call, record.bids),
         )
         examples = self._demonstrations(tenant, task, stored_input, record)
         record.run_id = run.id
         run.lease_until = utcnow() + timedelta(seconds=self.settings.run_lease_s)
-        await self.store.start_run(run, auction=record.model_dump(mode="json"))
-        turns = _Turns(task)
+        await self.events.publish(AuctionCleared(run, record, auction_ms))
+        turns = Turns(task)
         try:
             async with self._leased(run.id):
                 await self._cascade(
@@ -284,14 +259,14 @@ class Exchange:
                 )  # fmt: skip
         except Exception as exc:
             # Not a model's failure (those end a turn): the run still ends, with this error.
-            await self._settle(run, record, turns, start, RunStatus.FAILED, _as_atomic(exc))
+            await self._settle(run, record, turns, start, RunStatus.FAILED, as_atomic(exc))
             raise
         except BaseException:
             # Cancelled or interrupted (Ctrl-C): the run ends now, with what it had.
             await asyncio.shield(self._settle(run, record, turns, start, RunStatus.ABANDONED))
             raise
         if turns.served is None:
-            error = self._cascade_error(task, run, turns)
+            error = cascade_error(task, run, turns)
             await self._settle(run, record, turns, start, RunStatus.FAILED, error)
             raise error
         await self._settle(run, record, turns, start, RunStatus.SUCCEEDED)
@@ -327,7 +302,9 @@ class Exchange:
         ]
         return [*task.examples, *(d.example for d in demos)]
 
-    async def _refuse(self, run: RunRecord, record: AuctionRecord, start: float) -> None:
+    async def _refuse(
+        self, run: RunRecord, record: AuctionRecord, start: float, auction_ms: float
+    ) -> None:
         """Store a call no model may serve as a ``refused`` run with its exclusions; raise."""
         task_name = run.task_name
         reasons = "; ".join(f"{e.model_id}: {e.reason}" for e in record.exclusions)
@@ -348,7 +325,7 @@ class Exchange:
         run.error = error.to_dict()
         run.latency_ms = (time.perf_counter() - start) * 1000
         run.finished_at = utcnow()
-        await self.store.record_run(run, auction=record.model_dump(mode="json"))
+        await self.events.publish(RunRefused(run, record, auction_ms))
         raise error
 
     @contextlib.asynccontextmanager
@@ -379,7 +356,7 @@ class Exchange:
         policy: TaskPolicy,
         record: AuctionRecord,
         ranked: Sequence[Model],
-        turns: _Turns,
+        turns: Turns,
         examples: Sequence[Any],
         *,
         max_cost_usd: float | None,
@@ -388,6 +365,7 @@ class Exchange:
     ) -> None:
         """The winner's turn, then the next bids' while they fail and the caps allow."""
         pacer = self.pacer(task.name, call.tenant)
+        x = self._features_for_learning(call)
         for rank, candidate in enumerate(ranked[: policy.max_cascade]):
             if rank and deadline_s is not None and time.perf_counter() - start > deadline_s:
                 break
@@ -404,100 +382,55 @@ class Exchange:
                     candidate,
                     max_attempts=self.settings.max_attempts,
                     examples=examples,
-                    on_attempt=self._collector(turns.attempts),
+                    on_attempt=self._collector(call, record.run_id, turns.attempts),
                     first_index=before,
                     tenant=call.tenant,
                 )
             except OutputValidationError as exc:
-                self._learn(call, candidate, turns, before, valid=False)
+                await self._record_health(candidate)
+                turns.observe(
+                    call, candidate, before, valid=False, x=self._features_for_learning(call)
+                )
                 turns.errors.append((candidate.id, exc))
-                record.cascade.append(_summary(candidate, exc.code, turns.attempts[before:]))
+                record.cascade.append(summary(candidate, exc.code, turns.attempts[before:]))
                 continue
             except ModelError as exc:
-                self._unavailable(candidate, exc, record.bids[rank], task)
-                self._learn(call, candidate, turns, before, valid=None)
+                await self._record_health(candidate, exc, record.bids[rank], task)
+                turns.observe(
+                    call, candidate, before, valid=None, x=self._features_for_learning(call)
+                )
                 turns.errors.append((candidate.id, exc))
-                record.cascade.append(_summary(candidate, exc.code, turns.attempts[before:]))
+                record.cascade.append(summary(candidate, exc.code, turns.attempts[before:]))
                 continue
-            self._learn(call, candidate, turns, before, valid=True)
+            await self._record_health(candidate)
+            turns.observe(call, candidate, before, valid=True, x=x)
             turns.output, turns.served = outcome.output, candidate
-            record.cascade.append(_summary(candidate, "succeeded", turns.attempts[before:]))
+            record.cascade.append(summary(candidate, "succeeded", turns.attempts[before:]))
             return
 
-    def _unavailable(
-        self, model: Model, error: ModelError, bid: BidRecord, task: Task[Any, Any]
-    ) -> None:
-        """A model that could not answer: its health learns, never its quality posteriors."""
-        self.health.record(model.id, ok=False)
-        if isinstance(error, ContextWindowExceededError):
-            self.health.refused_window(model.id, bid.input_tokens + task.max_output_tokens)
-
-    def _learn(
+    async def _record_health(
         self,
-        call: AuctionInput,
         model: Model,
-        turns: _Turns,
-        before: int,
-        *,
-        valid: bool | None,
+        error: ModelError | None = None,
+        bid: BidRecord | None = None,
+        task: Task[Any, Any] | None = None,
     ) -> None:
-        """Observations of one model's turn: its validity (``None`` when it could not answer,
-        which is the health's business), correctness when the task's checks decide it, and
-        its calls' latency and output length."""
-        key = (call.tenant, call.task.name, model.id)
-        turns.cards[key] = model.card
-        mine = turns.attempts[before:]
-        if valid is not None:
-            self.health.record(model.id, ok=True)
-            x = self._features_for_learning(call)
-            turns.observations.append(Observation(key, "validity", float(valid), x=x))
-            if valid and call.task.authoritative_checks:
-                turns.observations.append(Observation(key, "correctness", 1.0, x=x))
-                turns.outcome = OutcomeRecord(
-                    run_id="",
-                    tenant=call.tenant,
-                    task_name=call.task.name,
-                    model_id=model.id,
-                    reward=1.0,
-                    source="check",
-                )
-        for attempt in mine:
-            if attempt.response is not None:
-                turns.observations.append(
-                    Observation(
-                        key,
-                        "history",
-                        latency_ms=attempt.latency_ms,
-                        output_tokens=attempt.response.usage.output_tokens,
-                    )
-                )
-
-    def _cascade_error(self, task: Task[Any, Any], run: RunRecord, turns: _Turns) -> AtomicError:
-        """The error a failed cascade raises: the last model's, naming every model tried."""
-        tried = [
-            {"model_id": model_id, "code": exc.code, "message": exc.message}
-            for model_id, exc in turns.errors
-        ]
-        if turns.errors:
-            error = turns.errors[-1][1]
-            if len(turns.errors) > 1:
-                others = "; ".join(f"{t['model_id']}: {t['code']}" for t in tried[:-1])
-                error.message = f"{error.message} (also tried {others})"
-        else:
-            error = NoEligibleModelError(
-                f"the cascade for task {task.name!r} stopped before any model succeeded",
-                hint="raise deadline_s or max_cost_usd",
-                context={"task": task.name},
-            )
-        error.context["run_id"] = run.id
-        error.context["tried"] = tried
-        return error
+        """Whether the model answered at all. One that could not (``error``): its health
+        learns, never its quality posteriors; a window its server refused is remembered."""
+        before = self.health.state(model.id)
+        self.health.record(model.id, ok=error is None)
+        if isinstance(error, ContextWindowExceededError) and bid is not None and task:
+            self.health.refused_window(model.id, bid.input_tokens + task.max_output_tokens)
+        after = self.health.state(model.id)
+        if after is not before and self.events.observed:
+            availability = self.health.availability(model.id)
+            await self.events.publish(BreakerChanged(model.id, after.value, availability))
 
     async def _settle(
         self,
         run: RunRecord,
         record: AuctionRecord,
-        turns: _Turns,
+        turns: Turns,
         start: float,
         status: RunStatus,
         error: AtomicError | None = None,
@@ -514,6 +447,12 @@ class Exchange:
         pacer = self.pacer(run.task_name, run.tenant)
         if pacer is not None:
             pacer.record(run.cost_usd)
+            if self.events.observed:
+                await self.events.publish(
+                    BudgetPaced(
+                        run.tenant, run.task_name, pacer.spent, pacer.remaining, pacer.multiplier
+                    )
+                )
         outcome = None
         if status is RunStatus.SUCCEEDED and turns.served is not None:
             run.model_id = turns.served.id
@@ -542,129 +481,33 @@ class Exchange:
                 keys=[o.key for o in observations],
                 merge=lambda stored: self.learner.merge(stored, observations, cards),
             )
-        await self.store.finish_run(
-            run,
-            attempts=[
-                _attempt_record(run.id, a, self.settings.prompt_storage, prices[a.model_id])
-                for a in turns.attempts
-            ],
-            auction=record.model_dump(mode="json"),
-            outcome=outcome,
-            learning=learning,
-        )
+        attempts = [
+            attempt_record(run.id, a, self.settings.prompt_storage, prices[a.model_id])
+            for a in turns.attempts
+        ]
+        await self.events.publish(RunSettled(run, record, attempts, outcome, learning))
 
-    def _tried(self, turns: _Turns) -> list[Model]:
+    def _tried(self, turns: Turns) -> list[Model]:
         ids = {a.model_id for a in turns.attempts}
         return [self.registry.get(model_id) for model_id in ids]
-
-    def expected_output_tokens(self, task: Task[Any, Any], model: Model) -> tuple[float, str]:
-        """Output tokens a bid expects before the model has history on the task: those of a
-        typical output of the task's type (the longest label and the JSON around it, say)."""
-        key = (task.name, task.version, model.id)
-        known = self._output_tokens.get(key)
-        if known is None:
-            sample = typical_output(task.schema.wire_schema)
-            counted = model.count_tokens(sample)
-            tokens = float(counted if counted is not None else max(len(sample) // 4, 1))
-            known = (
-                min(tokens, float(task.max_output_tokens)),
-                f"typical {task.kind.value} output ({len(sample)} characters)",
-            )
-            self._output_tokens[key] = known
-        return known
 
     def auction(
         self, call: AuctionInput, candidates: Sequence[Model]
     ) -> tuple[AuctionRecord, list[Model]]:
         """Eligibility, bids and clearing: the ranked models to try, and the record."""
-        task = call.task
-        overhead = 20 * (1 + 2 * len(task.examples)) + len(task.instructions) // 4
-        estimated = (len(call.text) // 4 + overhead, "estimate: 4 characters a token")
-        tokens = {}
-        for model in candidates:
-            counted = model.count_tokens(call.text)
-            tokens[model.card.id] = (
-                estimated if counted is None else (counted + overhead, "tokenizer")
-            )
-        allowed, exclusions = eligibility(call, candidates, self.health, tokens)
-        pacer = self.pacer(task.name, call.tenant)
-        multiplier = pacer.multiplier if pacer else 1.0
-        for model in allowed:
-            assessed = model.assess(task.name, call.tenant, dict(call.data))
-            if assessed is not None:
-                call.assessments[model.id] = assessed
-        output_tokens = {m.id: self.expected_output_tokens(task, m) for m in allowed}
-        bids = collect_bids(
-            call,
-            allowed,
-            self.learner,
-            self.health,
-            tokens,
-            output_tokens,
-            multiplier,
-            call.assessments,
-        )
-        bids, capped = cost_cap_exclusions(bids, call.max_cost_usd, pacer)
-        exclusions += capped
-        cleared = clear(call.objective, bids)
-        ranked = cleared.ranked
-        winner = ranked[0].model_id if ranked else None
-        record = AuctionRecord.model_construct(
-            run_id="",
-            tenant=call.tenant,
-            task_name=task.name,
-            objective={"kind": call.objective.kind, **call.objective.params()},
-            value_usd=task.value_usd,
-            exploration=call.exploration,
-            contextual=call.features is not None,
-            bids=ranked,
-            exclusions=exclusions,
-            winner=winner,
-            runner_up=ranked[1].model_id if len(ranked) > 1 else None,
-            margin=cleared.margin,
-            propensity=0.0,  # filled in by `run`, off the auction's critical path
-            pacing_multiplier=multiplier,
-            budget_remaining_usd=pacer.remaining if pacer else None,
-            cascade=[],
-            served_by=None,
-            # Every field given: a default_factory left to model_construct costs pydantic an
-            # inspect.signature() of the factory per call (about 0.6 ms for `list`).
-            examples=[],
-            created_at=utcnow(),
-        )
-        by_id = {m.id: m for m in allowed}
-        return record, [by_id[b.model_id] for b in ranked]
+        return self.auctioneer.hold(call, candidates, self.pacer(call.task.name, call.tenant))
 
-    def _redraws(self, call: AuctionInput, bids: Sequence[BidRecord]) -> Any:
-        """Fresh draws of every bid from the learner's own sampling distribution, so the
-        logged propensity is that of the policy which chose (off-policy estimates need it)."""
-        if call.exploration <= 0 or len(bids) < 2:
-            return None
-        columns = []
-        for bid in bids:
-            assessed = call.assessments.get(bid.model_id)
-            if assessed is not None:
-                columns.append(
-                    assessed_draws(assessed, call.exploration, _PROPENSITY_DRAWS, self._rng)
-                )
-                continue
-            columns.append(
-                self.learner.draws(
-                    (call.tenant, call.task.name, bid.model_id),
-                    self.registry.get(bid.model_id).card,
-                    call.features,
-                    call.exploration,
-                    _PROPENSITY_DRAWS,
-                    self._rng,
-                )
-            )
-        return np.column_stack(columns)
-
-    def _collector(self, attempts: list[Attempt]) -> Any:
+    def _collector(self, call: AuctionInput, run_id: str, attempts: list[Attempt]) -> Any:
         # Attempts are written with the run's end, in one transaction: a round trip per
         # attempt would be most of a fast call's cost. The run row itself is written first.
         async def collect(attempt: Attempt) -> None:
             attempts.append(attempt)
+            if self.events.observed:
+                await self.events.publish(
+                    AttemptFinished(
+                        run_id, call.tenant, call.task.name, attempt, call.task.sensitivity.value
+                    )
+                )
 
         return collect
 
@@ -748,23 +591,3 @@ class Exchange:
         return await record_feedback(
             self, run_id, FeedbackKind.SCORE, score=value, source=source, tenant=tenant
         )
-
-
-def _as_atomic(exc: Exception) -> AtomicError:
-    if isinstance(exc, AtomicError):
-        return exc
-    return AtomicError(
-        f"the call failed unexpectedly: {type(exc).__name__}: {exc}",
-        hint="this is a bug or an unexpected condition; the run is stored as failed",
-        context={"type": type(exc).__name__},
-    )
-
-
-def _summary(model: Model, outcome: str, mine: Sequence[Attempt]) -> AttemptSummary:
-    return AttemptSummary(
-        model_id=model.id,
-        outcome=outcome,
-        attempts=len(mine),
-        cost_usd=sum(a.response.cost_usd for a in mine if a.response),
-        latency_ms=sum(a.latency_ms for a in mine),
-    )

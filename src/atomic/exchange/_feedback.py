@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from atomic.adaptation import FeedbackKind, FeedbackSource, input_key, reward_of
 from atomic.adaptation._feedback import REMEMBER_SCORE, feedback_id
 from atomic.errors import FeedbackConflictError, FeedbackError
+from atomic.events import FeedbackApplied
 from atomic.storage import FeedbackRecord, FeedbackWrite, MemoryRecord, RunStatus
 from atomic.structured import format_validation_errors
 from atomic.tasks import Task
@@ -206,7 +207,13 @@ async def record_feedback(
             state=state,
         )
     )
-    # Accepted and persisted; retraining may take a moment and is recorded on its own.
-    if adaptation is not None and task is not None and await adaptation.refit(tenant, task.name):
-        await exchange.store.save_adaptation(state=adaptation.state_record(tenant, task.name))
+    await exchange.events.publish(FeedbackApplied(record))
+    # Accepted and persisted; retraining may take a moment and is saved on its own, the new
+    # weights with it, so the next process loads them instead of retraining.
+    if adaptation is not None and task is not None:
+        refitted = await adaptation.refit(tenant, task.name)
+        if refitted is not None:
+            await exchange.store.save_adaptation(
+                state=adaptation.state_record(tenant, task.name), classifier=refitted
+            )
     return record

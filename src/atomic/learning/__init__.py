@@ -9,6 +9,7 @@ from atomic.learning._learner import (
     LearnerKey,
     Observation,
 )
+from atomic.learning._offpolicy import IPSEstimate, ips
 from atomic.learning._posterior import BetaPosterior, ProbitPosterior
 
 __all__ = [
@@ -17,9 +18,11 @@ __all__ = [
     "BetaPosterior",
     "Estimate",
     "Featurizer",
+    "IPSEstimate",
     "Learner",
     "LearnerKey",
     "ModelHistory",
     "Observation",
     "ProbitPosterior",
+    "ips",
 ]

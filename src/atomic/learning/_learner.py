@@ -80,6 +80,8 @@ class _State:
     history: ModelHistory
     validity_probit: ProbitPosterior | None = None
     correct_probit: ProbitPosterior | None = None
+    invalid: int = 0
+    """Invalid outputs seen (see :func:`_explores_validity`)."""
 
 
 class Learner:
@@ -172,7 +174,8 @@ class Learner:
         if exploration <= 0:
             return estimate, mean
         c_draw = cp.sample(x, self.np_rng) if key[:2] in self._judged else c_mean
-        draw = vp.sample(x, self.np_rng) * c_draw
+        v_draw = vp.sample(x, self.np_rng) if _explores_validity(state, vp) else v_mean
+        draw = v_draw * c_draw
         return estimate, mean + exploration * (draw - mean)
 
     def draw(
@@ -203,11 +206,13 @@ class Learner:
         else:
             vp, cp = self._probits(state, card)
             c_mean = cp.predict(x)[0]
-            mean = vp.predict(x)[0] * c_mean
+            v_mean = vp.predict(x)[0]
+            mean = v_mean * c_mean
             if exploration <= 0:
                 return np.full(n, mean)
             c_sampled = cp.samples(x, rng, n) if key[:2] in self._judged else c_mean
-            sampled = vp.samples(x, rng, n) * c_sampled
+            v_sampled = vp.samples(x, rng, n) if _explores_validity(state, vp) else v_mean
+            sampled = np.broadcast_to(v_sampled * c_sampled, (n,))
         return np.asarray(mean + exploration * (sampled - mean), dtype=float)
 
     def observe(self, observation: Observation, card: ModelCard | None) -> None:
@@ -217,6 +222,7 @@ class Learner:
         if observation.signal == "history":
             state.history.record(observation.latency_ms, observation.output_tokens)
         elif observation.signal == "validity":
+            state.invalid += observation.value < 1.0
             state.validity.update(observation.value)
             if x is not None:
                 self._probits(state, card)[0].update(x, observation.value)
@@ -237,10 +243,10 @@ class Learner:
         process has learned, read under a lock) with ``observations`` applied. The
         in-memory state becomes that too."""
         for key in {o.key for o in observations}:
+            # A key no process has written yet keeps what this one holds: the prior, or
+            # outcomes taught with `observe` and not saved yet.
             if key in stored:
                 self.load(key, stored[key])
-            else:
-                self._states.pop(key, None)
         for observation in observations:
             self.observe(observation, cards.get(observation.key))
         keys = sorted({o.key for o in observations})
@@ -261,6 +267,7 @@ class Learner:
             "validity": state.validity.to_state(),
             "correct": state.correct.to_state(),
             "history": state.history.to_state(),
+            "invalid": state.invalid,
         }
         if state.validity_probit is not None:
             saved["validity_probit"] = state.validity_probit.to_state()
@@ -282,10 +289,22 @@ class Learner:
             history=ModelHistory.from_state(saved.get("history", {})),
             validity_probit=_probit(saved.get("validity_probit")),
             correct_probit=_probit(saved.get("correct_probit")),
+            invalid=int(saved.get("invalid", 0)),
         )
 
     def keys(self) -> set[LearnerKey]:
         return set(self._states)
+
+
+_VALIDITY_WARMUP = 20
+
+
+def _explores_validity(state: _State, probit: ProbitPosterior) -> bool:
+    """Whether a contextual bid draws its validity factor. A probit that has only ever seen
+    valid outputs keeps most of its prior variance (confident predictions barely move it),
+    so past a warm-up its draws would be noise on the correctness the bid is about: until the
+    model gives an invalid output, its validity is taken at its mean."""
+    return bool(state.invalid) or probit.n < _VALIDITY_WARMUP
 
 
 def _probit(saved: dict[str, Any] | None) -> ProbitPosterior | None:

@@ -1,4 +1,10 @@
-"""Model adapters: the protocol, model cards, and the built-in adapters."""
+"""Model adapters: the protocol, model cards, and the built-in adapters.
+
+``OpenAICompatModel`` is imported on first use: it brings httpx, which brings rich and click,
+a tenth of a second that a process without a remote model need not pay.
+"""
+
+from typing import TYPE_CHECKING, Any
 
 from atomic.models._base import (
     Assessment,
@@ -19,7 +25,6 @@ from atomic.models._card import (
 from atomic.models._function import FunctionModel, ScriptedModel, function_card
 from atomic.models._llamacpp import LlamaCppModel
 from atomic.models._local import BUILTIN_LOCAL_IDS, builtin_local_model
-from atomic.models._openai import OpenAICompatModel
 from atomic.models._replay import (
     ReplayModel,
     RouterBenchData,
@@ -28,6 +33,9 @@ from atomic.models._replay import (
     replay_model_id,
     replay_models,
 )
+
+if TYPE_CHECKING:
+    from atomic.models._openai import OpenAICompatModel
 
 __all__ = [
     "BUILTIN_LOCAL_IDS",
@@ -56,3 +64,11 @@ __all__ = [
     "replay_model_id",
     "replay_models",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "OpenAICompatModel":
+        from atomic.models._openai import OpenAICompatModel
+
+        return OpenAICompatModel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

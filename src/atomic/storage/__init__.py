@@ -5,6 +5,7 @@ from atomic.storage._ledger import LearnerMerge
 from atomic.storage._records import (
     AdaptationStateRecord,
     AttemptRecord,
+    ClassifierRecord,
     FeedbackRecord,
     MemoryRecord,
     OutcomeRecord,
@@ -18,6 +19,7 @@ from atomic.storage._store import Store
 __all__ = [
     "AdaptationStateRecord",
     "AttemptRecord",
+    "ClassifierRecord",
     "FeedbackRecord",
     "FeedbackWrite",
     "LearnerMerge",

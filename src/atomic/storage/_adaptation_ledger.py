@@ -1,4 +1,5 @@
-"""The store's adaptation records: feedback, task memories and adaptation switches."""
+"""The store's adaptation records: feedback, task memories, adaptation switches and trained
+classifiers."""
 
 from __future__ import annotations
 
@@ -13,11 +14,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from atomic.storage._ledger import LearnerMerge, LearnerStates, upsert
 from atomic.storage._records import (
     AdaptationStateRecord,
+    ClassifierRecord,
     FeedbackRecord,
     MemoryRecord,
     OutcomeRecord,
 )
-from atomic.storage._tables import AdaptationStateRow, FeedbackRow, MemoryRow, RunRow
+from atomic.storage._tables import (
+    AdaptationStateRow,
+    ClassifierRow,
+    FeedbackRow,
+    MemoryRow,
+    RunRow,
+)
 
 __all__ = ["AdaptationLedger", "FeedbackWrite"]
 
@@ -112,11 +120,26 @@ class AdaptationLedger:
         forget: Sequence[str] = (),
         state: AdaptationStateRecord | None = None,
         learner_states: LearnerStates = (),
+        classifier: ClassifierRecord | None = None,
     ) -> None:
-        """Write memory changes and a task's adaptation state, in one transaction."""
+        """Write memory changes, a task's adaptation state and its newly trained classifier,
+        in one transaction."""
         async with self._translate_errors("save adaptation state"), self._sessions.begin() as s:
             await self._write_memory(s, remember, forget, state)
             await self._upsert_ledger(s, None, learner_states)
+            if classifier is not None:
+                table = cast(Table, ClassifierRow.__table__)
+                row = ClassifierRow(**classifier.model_dump())
+                await s.execute(upsert(self._dialect, table, [row], ["tenant", "task_name"]))
+
+    async def load_classifiers(self, *, tenant: str | None = None) -> list[ClassifierRecord]:
+        """Every saved classifier (of one tenant, or all)."""
+        statement = select(ClassifierRow)
+        if tenant is not None:
+            statement = statement.where(ClassifierRow.tenant == tenant)
+        async with self._translate_errors("load classifiers"), self._sessions() as session:
+            rows = (await session.execute(statement)).scalars().all()
+            return [ClassifierRecord.model_validate(r, from_attributes=True) for r in rows]
 
     async def _write_memory(
         self,
@@ -143,22 +166,31 @@ class AdaptationLedger:
             await session.execute(upsert(self._dialect, table, [row], ["tenant", "task_name"]))
 
     async def clear_memory(self, task_name: str, *, tenant: str = "default") -> int:
-        """Delete a task's memory; returns how many examples went."""
+        """Delete a task's memory and the classifier trained on it; returns how many
+        examples went."""
         statement = delete(MemoryRow).where(
             MemoryRow.tenant == tenant, MemoryRow.task_name == task_name
+        )
+        classifier = delete(ClassifierRow).where(
+            ClassifierRow.tenant == tenant, ClassifierRow.task_name == task_name
         )
         action = f"clear the memory of {task_name!r}"
         async with self._translate_errors(action), self._sessions.begin() as session:
             result = await session.execute(statement)
+            await session.execute(classifier)
             return int(cast(Any, result).rowcount or 0)
 
     async def load_memory(self, *, tenant: str | None = None) -> list[MemoryRecord]:
         """Every remembered example (of one tenant, or all), oldest update first."""
-        statement = select(MemoryRow).order_by(MemoryRow.updated_at, MemoryRow.id)
+        # Plain rows, not ORM objects: every open reads thousands, and building an ORM
+        # instance for each cost more than reading it.
+        table = cast(Table, MemoryRow.__table__)
+        statement = select(table).order_by(table.c.updated_at, table.c.id)
         if tenant is not None:
-            statement = statement.where(MemoryRow.tenant == tenant)
+            statement = statement.where(table.c.tenant == tenant)
         async with self._translate_errors("load task memories"), self._sessions() as session:
-            return [_memory_record(r) for r in (await session.execute(statement)).scalars()]
+            rows = (await session.execute(statement)).mappings().all()
+        return [MemoryRecord.model_validate(dict(row)) for row in rows]
 
     async def load_adaptation_states(self) -> list[AdaptationStateRecord]:
         async with self._translate_errors("load adaptation state"), self._sessions() as session:
@@ -198,7 +230,3 @@ def _feedback_record(row: FeedbackRow) -> FeedbackRecord:
 def _memory_row(record: MemoryRecord) -> MemoryRow:
     jsonable = {key: to_jsonable_python(getattr(record, key)) for key in ("input", "output")}
     return MemoryRow(**{**record.model_dump(), **jsonable})
-
-
-def _memory_record(row: MemoryRow) -> MemoryRecord:
-    return MemoryRecord.model_validate(row, from_attributes=True)

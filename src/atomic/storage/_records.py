@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 __all__ = [
     "AdaptationStateRecord",
     "AttemptRecord",
+    "ClassifierRecord",
     "FeedbackRecord",
     "MemoryRecord",
     "OutcomeRecord",
@@ -151,4 +152,16 @@ class AdaptationStateRecord(BaseModel):
     task_name: str
     frozen: bool = False
     state: dict[str, Any] = Field(default_factory=dict)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ClassifierRecord(BaseModel):
+    """A label task's trained classifier, per tenant: its weights as a blob that cannot run
+    code on load (see :mod:`atomic.adaptation._classifier_blob`), and what it was trained on."""
+
+    tenant: str = "default"
+    task_name: str
+    version: int
+    trained_on: int = Field(description="How many remembered examples it was trained on.")
+    blob: bytes = Field(repr=False)
     updated_at: datetime = Field(default_factory=utcnow)

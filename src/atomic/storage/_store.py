@@ -11,7 +11,7 @@ from types import TracebackType
 from typing import Any, cast
 
 from pydantic_core import to_jsonable_python
-from sqlalchemy import Table, and_, event, func, or_, select, update
+from sqlalchemy import Table, and_, event, or_, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import URL, Connection, CursorResult, make_url
 from sqlalchemy.exc import (
@@ -43,6 +43,7 @@ from atomic.storage._ledger import (
 )
 from atomic.storage._migrate import upgrade
 from atomic.storage._records import AttemptRecord, OutcomeRecord, RunRecord, RunStatus, utcnow
+from atomic.storage._run_ledger import RunLedger
 from atomic.storage._tables import AttemptRow, AuctionRow, LearnerStateRow, OutcomeRow, RunRow
 
 __all__ = ["Store"]
@@ -60,7 +61,7 @@ _LEARNER_KEYS = ["tenant", "task_name", "model_id"]
 _URL_HINT = "set ATOMIC_DATABASE_URL to sqlite:///path/to/atomic.db or postgresql://user@host/db"
 
 
-class Store(AdaptationLedger):
+class Store(AdaptationLedger, RunLedger):
     """Runs and their attempts in SQLite or PostgreSQL, behind one async repository.
 
     ```python
@@ -216,58 +217,6 @@ class Store(AdaptationLedger):
                 s.add(auction_row(run, auction))
             s.add_all(_attempt_row(attempt) for attempt in attempts)
 
-    async def extend_leases(self, run_ids: Sequence[str], until: datetime) -> None:
-        """Keep running runs from being taken for abandoned: their process is alive."""
-        if not run_ids:
-            return
-        statement = (
-            update(RunRow)
-            .where(RunRow.id.in_(list(run_ids)), RunRow.status == RunStatus.RUNNING.value)
-            .values(lease_until=until)
-            .execution_options(synchronize_session=False)
-        )
-        async with self._translate_errors("extend run leases"), self._sessions.begin() as s:
-            await s.execute(statement)
-
-    async def reap_abandoned(self, now: datetime | None = None) -> int:
-        """Mark every running run whose lease has expired as ``abandoned`` (its process died
-        without finishing it); returns how many were."""
-        now = now or utcnow()
-        error = {
-            "code": "run.abandoned",
-            "message": "the process running this call stopped before it finished",
-            "hint": "run the task again; attempts recorded before the stop are kept",
-            "retryable": True,
-            "context": {},
-        }
-        statement = (
-            update(RunRow)
-            .where(RunRow.status == RunStatus.RUNNING.value, RunRow.lease_until < now)
-            .values(
-                status=RunStatus.ABANDONED.value,
-                error_code="run.abandoned",
-                error=error,
-                finished_at=now,
-                lease_until=None,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        async with self._translate_errors("mark abandoned runs"), self._sessions.begin() as s:
-            result = cast(CursorResult[Any], await s.execute(statement))
-            return int(result.rowcount or 0)
-
-    async def spend(self, *, tenant: str, task_name: str, since: datetime) -> float:
-        """What a task's runs of ``tenant`` have cost since ``since``: a budget's spend, as
-        every process on this database sees it."""
-        statement = select(func.coalesce(func.sum(RunRow.cost_usd), 0.0)).where(
-            RunRow.tenant == tenant, RunRow.task_name == task_name, RunRow.created_at >= since
-        )
-        async with (
-            self._translate_errors(f"read the spend of {task_name!r}"),
-            self._sessions() as s,
-        ):
-            return float((await s.execute(statement)).scalar_one())
-
     @property
     def _dialect(self) -> str:
         return self._engine.dialect.name
@@ -387,15 +336,44 @@ class Store(AdaptationLedger):
             return _run_record(row, [_attempt_record(a) for a in row.attempts])
 
     async def list_runs(
-        self, *, tenant: str = "default", limit: int = 20, task_name: str | None = None
+        self,
+        *,
+        tenant: str = "default",
+        limit: int = 20,
+        task_name: str | None = None,
+        model_id: str | None = None,
+        status: str | None = None,
+        since: datetime | None = None,
+        before: str | None = None,
     ) -> list[RunRecord]:
-        """Up to ``limit`` runs of ``tenant``, newest first; their ``attempts`` are not loaded."""
+        """Up to ``limit`` runs of ``tenant``, newest first; their ``attempts`` are not loaded.
+
+        Filters: ``task_name``, ``model_id`` (the model that served it), ``status`` (any status
+        string), ``since`` (created at or after). ``before`` is a cursor: the id of the last run
+        of the previous page; the page starts after it.
+        """
         if limit < 0:
             raise ValueError(f"limit must be 0 or more, not {limit}")
         await self.reap_abandoned()
         statement = select(RunRow).where(RunRow.tenant == tenant)
         if task_name is not None:
             statement = statement.where(RunRow.task_name == task_name)
+        if model_id is not None:
+            statement = statement.where(RunRow.model_id == model_id)
+        if status is not None:
+            statement = statement.where(RunRow.status == status)
+        if since is not None:
+            statement = statement.where(RunRow.created_at >= since)
+        if before is not None:
+            cursor = (
+                select(RunRow.created_at)
+                .where(RunRow.id == before, RunRow.tenant == tenant)
+                .scalar_subquery()
+            )
+            statement = statement.where(
+                (RunRow.created_at < cursor)
+                | ((RunRow.created_at == cursor) & (RunRow.id < before))
+            )
         # The id breaks ties between runs created in the same microsecond; it sorts by time too.
         statement = statement.order_by(RunRow.created_at.desc(), RunRow.id.desc()).limit(limit)
         async with self._translate_errors("list runs"), self._sessions() as session:
@@ -448,16 +426,18 @@ def _create_sqlite_engine(url: URL) -> AsyncEngine:
     database = url.database or ""
     in_memory = database in ("", ":memory:")
     if not in_memory and not database.startswith("file:"):
-        folder = Path(database).parent
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
+        # A folder that does not exist is a typo far more often than a wish: creating it would
+        # hand back an empty database that says "no runs yet". (The default home is created by
+        # AtomicSettings.resolved_database_url.)
+        folder = Path(database).expanduser().parent
+        if not folder.is_dir():
+            shown = url.render_as_string(hide_password=True)
             raise StorageError(
-                f"cannot create the folder {str(folder)!r} for the SQLite database "
-                f"{url.render_as_string(hide_password=True)}: {exc.strerror or exc}",
-                hint="point ATOMIC_HOME or ATOMIC_DATABASE_URL at a folder you can write to",
-                context={"url": url.render_as_string(hide_password=True), "folder": str(folder)},
-            ) from exc
+                f"the folder {str(folder)!r} of the SQLite database {shown} does not exist",
+                hint=f"create it (mkdir -p {folder}) or fix the path in ATOMIC_DATABASE_URL / "
+                "--db (four slashes for an absolute path: sqlite:////abs/path/atomic.db)",
+                context={"url": shown, "folder": str(folder)},
+            )
     # An in-memory database lives in one connection: share it, or each query sees an empty one.
     pool: dict[str, Any] = {"poolclass": StaticPool} if in_memory else {}
     engine = create_async_engine(url, **pool)

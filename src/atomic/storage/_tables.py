@@ -20,6 +20,7 @@ __all__ = [
     "AttemptRow",
     "AuctionRow",
     "Base",
+    "ClassifierRow",
     "FeedbackRow",
     "IdempotencyRow",
     "LearnerStateRow",
@@ -243,6 +244,20 @@ class AdaptationStateRow(Base):
     task_name: Mapped[str] = mapped_column(sa.String(), primary_key=True)
     frozen: Mapped[bool] = mapped_column(sa.Boolean(), nullable=False)
     state: Mapped[Any] = mapped_column(json_type(), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class ClassifierRow(Base):
+    """A label task's trained classifier, per tenant (mirrors
+    :class:`atomic.storage.ClassifierRecord`): loaded at start-up instead of retrained."""
+
+    __tablename__ = "classifiers"
+
+    tenant: Mapped[str] = mapped_column(sa.String(), primary_key=True)
+    task_name: Mapped[str] = mapped_column(sa.String(), primary_key=True)
+    version: Mapped[int] = mapped_column(sa.Integer(), nullable=False)
+    trained_on: Mapped[int] = mapped_column(sa.Integer(), nullable=False)
+    blob: Mapped[bytes] = mapped_column(sa.LargeBinary(), nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
 

@@ -7,6 +7,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
 
+from atomic.structured._bounded import cut_at_bound_error
 from atomic.structured._parse import ParseFailure, parse_tolerant
 from atomic.structured._schema import OutputKind, OutputSchema, format_validation_errors
 
@@ -51,4 +52,7 @@ def decode(schema: OutputSchema[Out], text: str) -> Decoded[Out]:
         value = schema.validate(parsed)
     except ValidationError as exc:
         return Decoded(parsed=parsed, errors=format_validation_errors(exc))
+    cut = cut_at_bound_error(schema, value)
+    if cut is not None:
+        return Decoded(parsed=parsed, errors=[cut])
     return Decoded(value=value, parsed=schema.dump(value))

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from atomic.models import Message, OutputStrategy
 from atomic.structured import OutputKind, OutputSchema
+from atomic.structured._bounded import text_bounds
 from atomic.tasks._task import Example, Task
 
 __all__ = ["render_messages", "render_reask", "wire_output"]
@@ -39,7 +40,21 @@ def _format_section(schema: OutputSchema[Any], strategy: OutputStrategy) -> str:
             "Answer with one JSON object that matches this JSON Schema, and nothing else. "
             f"Leave out fields the input does not state.\n{schema_text}"
         )
-    return 'Answer with a JSON object {"text": <your answer>}.'
+    return 'Answer with a JSON object {"text": <your answer>}.' + _bound_sentence(schema)
+
+
+def _bound_sentence(schema: OutputSchema[Any]) -> str:
+    """The length bound of a text answer, said so the model plans a whole answer within it."""
+    low, high = text_bounds(schema)
+    if high is None and low is None:
+        return ""
+    if high is None:
+        return f" The answer must be at least {low} characters long."
+    span = f"between {low} and {high}" if low else f"at most {high}"
+    return (
+        f" The answer must be {span} characters long: write complete sentences that fit, "
+        "not a longer text that gets cut off."
+    )
 
 
 def render_messages(

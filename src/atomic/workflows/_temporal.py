@@ -50,6 +50,8 @@ from atomic.workflows._temporal_workflow import (
 )
 
 if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
+
     from atomic._client import Atomic
 
 __all__ = [
@@ -64,12 +66,30 @@ Out = TypeVar("Out")
 
 
 async def connect_temporal(
-    address: str = "localhost:7233", *, namespace: str = "default"
+    address: str = "localhost:7233",
+    *,
+    namespace: str = "default",
+    tracer_provider: TracerProvider | None = None,
 ) -> Client:
-    """A Temporal client that encodes Pydantic models (what Atomic's workflows exchange)."""
+    """A Temporal client that encodes Pydantic models (what Atomic's workflows exchange).
+
+    Trace context crosses from the code that starts a workflow to its steps (Temporal's
+    OpenTelemetry interceptor), so each step's run span joins the caller's trace: spans go
+    to ``tracer_provider``, or to the one the ``OTEL_*`` variables configure; with neither,
+    they cost nothing.
+    """
+    from temporalio.contrib.opentelemetry import TracingInterceptor
+
+    from atomic.observability import configure_tracing
+
+    provider = tracer_provider or configure_tracing()
+    tracer = provider.get_tracer("atomic.workflows") if provider is not None else None
     try:
         return await Client.connect(
-            address, namespace=namespace, data_converter=pydantic_data_converter
+            address,
+            namespace=namespace,
+            data_converter=pydantic_data_converter,
+            interceptors=[TracingInterceptor(tracer)],
         )
     except RuntimeError as exc:  # the SDK's "Failed client connect: ..."
         raise ConfigError(

@@ -126,7 +126,8 @@ def failure_details(exc: AtomicError) -> dict[str, Any]:
 def atomic_sandbox() -> SandboxedWorkflowRunner:
     """Temporal's workflow sandbox with the ``atomic`` package passed through, so the
     workflow sees the worker's registry (pass it to a ``Worker`` or ``Replayer``)."""
-    restrictions = SandboxRestrictions.default.with_passthrough_modules("atomic")
+    # OpenTelemetry too: the tracing interceptor carries trace context through workflows.
+    restrictions = SandboxRestrictions.default.with_passthrough_modules("atomic", "opentelemetry")
     return SandboxedWorkflowRunner(restrictions=restrictions)
 
 

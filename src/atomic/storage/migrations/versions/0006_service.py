@@ -1,7 +1,7 @@
 """The service: API keys (hashes only, each bound to a tenant) and idempotent POST responses.
 
 Revision ID: 0006
-Revises: 0004 (temporarily: 0005 lands on another branch; set down_revision to "0005" then)
+Revises: 0005
 Create Date: 2026-12-02
 
 Written by hand, with plain SQLAlchemy types, like 0001.
@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 revision: str = "0006"
 # TODO(merge): "0005" once the migrations 0004 and 0005 of the other branches are in.
-down_revision: str | None = "0004"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,5 @@
+"""`python -m atomic.cli`: the same as the `atomic` command."""
+
+from atomic.cli import main
+
+main()
