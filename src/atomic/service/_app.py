@@ -12,7 +12,14 @@ from atomic import __name__ as _package
 from atomic._client import Atomic
 from atomic.models import Model
 from atomic.observability import Metrics
-from atomic.service import _api_router, _health, _metrics_router, _openai_router
+from atomic.service import (
+    _api_router,
+    _dashboard_page,
+    _dashboard_router,
+    _health,
+    _metrics_router,
+    _openai_router,
+)
 from atomic.service._idempotency import IdempotencyMiddleware
 from atomic.service._openai_serving import CHAT_TASK
 from atomic.service._problems import install_problem_handlers
@@ -33,7 +40,7 @@ def create_app(
     seed: int | None = None,
 ) -> FastAPI:
     """Atomic's HTTP service: the REST API and the OpenAI-compatible endpoint under ``/v1``,
-    Prometheus metrics at ``/metrics``.
+    Prometheus metrics at ``/metrics`` and the live dashboard at ``/dashboard``.
 
     ``models`` and ``tasks`` are as in :meth:`Atomic.open`. With ``require_keys``, every
     ``/v1`` request needs an ``Authorization: Bearer`` key (``atomic keys create``) and acts as
@@ -78,6 +85,8 @@ def create_app(
     app.include_router(_api_router.router)
     app.include_router(_openai_router.router)
     app.include_router(_metrics_router.router)
+    app.include_router(_dashboard_router.router)
+    app.include_router(_dashboard_page.router)
     return app
 
 
