@@ -21,6 +21,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from typer.testing import CliRunner
 
 from atomic.cli import app as cli_app
+from atomic.exchange import Budget
 from atomic.service import create_app
 from tests.service.conftest import (
     Calls,
@@ -49,16 +50,25 @@ class Dashboard:
     """Each tenant's key, made before the browser starts (Playwright's sync API holds an event
     loop in this thread, and `atomic keys create` runs one of its own)."""
 
-    def run(self, secret: str, text: str) -> str:
+    def run(self, secret: str, text: str, **options: str) -> str:
         answer = httpx.post(
             f"{self.url}/v1/tasks/triage/runs",
-            json={"input": {"text": text}},
+            json={"input": {"text": text}, **options},
             headers={"Authorization": f"Bearer {secret}"},
             timeout=30,
         )
         assert answer.status_code == 200, answer.text
         run_id: str = answer.json()["run_id"]
         return run_id
+
+    def feedback(self, secret: str, run_id: str, kind: str) -> None:
+        answer = httpx.post(
+            f"{self.url}/v1/runs/{run_id}/feedback",
+            json={"kind": kind, "source": "ground_truth"},
+            headers={"Authorization": f"Bearer {secret}"},
+            timeout=30,
+        )
+        assert answer.status_code == 200, answer.text
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +78,7 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
         settings_for(home), models=models(Calls()), tasks=[triage, facts, faulty], require_keys=True
     )
     with serve_in_thread(app) as url:
+        app.state.atomic.exchange.configure("triage", budget=Budget(amount_usd=0.05), tenant="acme")
         db = f"sqlite:///{home / 'atomic.db'}"
         yield Dashboard(url=url, keys={tenant: _key(db, tenant) for tenant in ("acme", "other")})
 
@@ -134,10 +145,15 @@ def test_a_run_reaches_the_tape_live_and_opens_its_explanation(
     expect(row).to_contain_text("triage")
     expect(row).to_contain_text("rules:triage")
     expect(row).to_contain_text("won on")
+    dashboard.feedback(acme, run_id, "correct")
     for text in ("a stolen card", "fraud on my account", "where is my parcel"):
-        dashboard.run(acme, text)
-    expect(page.locator("#tape tbody tr")).to_have_count(4)
+        dashboard.feedback(acme, dashboard.run(acme, text), "correct")
+    wrong = dashboard.run(acme, "my bill, again", model="backup:any")
+    dashboard.feedback(acme, wrong, "incorrect")
+    expect(page.locator("#tape tbody tr")).to_have_count(5)
     expect(page.locator("#stats tbody")).to_contain_text("rules:triage")
+    expect(page.locator("#stats tbody")).to_contain_text("100.0% (4)")  # correct, of 4 judged
+    expect(page.locator("#budgets")).to_contain_text("triage: $0.0010 of $0.0500")
     expect(page.locator("#learning-chart canvas")).to_have_count(1)
     screens.take(page, "dashboard")
 
@@ -157,6 +173,7 @@ def test_a_run_reaches_the_tape_live_and_opens_its_explanation(
     their_run = dashboard.run(other, "my bill")
     expect(theirs.locator(f"#tape tr[data-run-id='{their_run}']")).to_be_visible()
     expect(theirs.locator("#tape tbody tr")).to_have_count(1)
+    expect(theirs.locator("#stats tbody tr")).to_have_count(1)
     expect(theirs.locator(f"#tape tr[data-run-id='{run_id}']")).to_have_count(0)
     expect(theirs.locator("#who")).to_contain_text("tenant other")
     screens.take(theirs, "dashboard-other-tenant")
