@@ -80,12 +80,14 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
     with serve_in_thread(app) as url:
         app.state.atomic.exchange.configure("triage", budget=Budget(amount_usd=0.05), tenant="acme")
         db = f"sqlite:///{home / 'atomic.db'}"
-        yield Dashboard(url=url, keys={tenant: _key(db, tenant) for tenant in ("acme", "other")})
+        keys = {tenant: _key(db, tenant) for tenant in ("acme", "other")}
+        keys["admin"] = _key(db, "ops", "--admin")
+        yield Dashboard(url=url, keys=keys)
 
 
-def _key(db: str, tenant: str) -> str:
+def _key(db: str, tenant: str, *args: str) -> str:
     result = CliRunner().invoke(
-        cli_app, ["keys", "create", "--tenant", tenant, "--json", "--db", db]
+        cli_app, ["keys", "create", "--tenant", tenant, "--json", "--db", db, *args]
     )
     assert result.exit_code == 0, result.output
     secret: str = json.loads(result.stdout)["secret"]
@@ -185,3 +187,15 @@ def test_without_a_key_the_page_asks_for_one(dashboard: Dashboard, browser: Brow
     page.goto(f"{dashboard.url}/dashboard")
     expect(page.locator("#login")).to_be_visible()
     expect(page.locator("#error")).to_contain_text("needs an API key")
+
+
+def test_metrics_need_an_admin_key_when_keys_are_on(dashboard: Dashboard) -> None:
+    def scrape(secret: str | None) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {secret}"} if secret else {}
+        return httpx.get(f"{dashboard.url}/metrics", headers=headers, timeout=30)
+
+    assert scrape(None).status_code == 401
+    refused = scrape(dashboard.keys["acme"])
+    assert refused.status_code == 403
+    assert "admin key" in refused.json()["hint"]
+    assert scrape(dashboard.keys["admin"]).status_code == 200

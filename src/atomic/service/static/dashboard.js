@@ -56,7 +56,8 @@ function addToTape(entry) {
   if (seen.has(entry.run_id)) return;
   seen.add(entry.run_id);
   if (!taskChosen) {
-    // Until the viewer picks, the learning and what-if panels follow the task that runs.
+    // Until the viewer picks, the learning and what-if panels show the first task that ran.
+    taskChosen = true;
     $("#learning-task").value = entry.task;
     $("#whatif-task").value = entry.task;
   }
