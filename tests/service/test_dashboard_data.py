@@ -123,3 +123,22 @@ def test_an_unknown_objective_is_a_422(url: str) -> None:
         f"{url}/v1/dashboard/whatif", params={"task": "triage", "objective": "cheapest"}, timeout=30
     )
     assert answer.status_code == 422
+
+
+def test_among_free_local_models_the_dearest_is_the_slowest() -> None:
+    from datetime import timedelta
+
+    from atomic.service._dashboard_data import PanelRun, learning
+    from atomic.storage import utcnow
+
+    now = utcnow()
+
+    def run(i: int, model: str, cost: float, latency: float) -> PanelRun:
+        at = now + timedelta(seconds=i)
+        return PanelRun(f"run_{i}", "t", "succeeded", model, cost, latency, at, at, {}, None)
+
+    free = learning([run(0, "llm", 0.0, 9000), run(1, "classifier", 1e-7, 5)])
+    paid = learning([run(0, "llm", 0.002, 900), run(1, "cheap", 0.0001, 5000)])
+    assert (free["expensive"], free["expensive_by"]) == ("llm", "latency")
+    assert (paid["expensive"], paid["expensive_by"]) == ("llm", "cost")
+    assert free["expensive_share"] == [1.0, 0.0]

@@ -207,35 +207,39 @@ def model_stats(runs: list[PanelRun]) -> list[dict[str, Any]]:
     return rows
 
 
+_FREE_USD = 1e-6
+"""Below this mean cost per call, models count as free (local), and the slowest is the dear one."""
+
+
 def learning(runs: list[PanelRun], buckets: int = 24) -> dict[str, Any]:
     """A task's runs, oldest first, in time buckets: rolling correctness (over the feedback so
-    far), cost per call, and the share of the most expensive serving model."""
+    far), cost per call, and the share of the dearest serving model (by mean cost, or by mean
+    latency when every model is as good as free, as local ones are)."""
+    empty: dict[str, Any] = {"t": [], "correctness": [], "cost": [], "expensive_share": []}
     if not runs:
-        return {"t": [], "correctness": [], "cost": [], "expensive_share": [], "expensive": None}
-    costs: dict[str, list[float]] = defaultdict(list)
+        return empty | {"expensive": None, "expensive_by": None}
+    served: dict[str, list[PanelRun]] = defaultdict(list)
     for run in runs:
         if run.model_id:
-            costs[run.model_id].append(run.cost_usd)
-    expensive = max(costs, key=lambda m: statistics.fmean(costs[m])) if costs else None
+            served[run.model_id].append(run)
+    costs = {m: statistics.fmean(r.cost_usd for r in rs) for m, rs in served.items()}
+    latencies = {m: statistics.fmean(r.latency_ms for r in rs) for m, rs in served.items()}
+    by = "cost" if costs and max(costs.values()) >= _FREE_USD else "latency"
+    ranking = costs if by == "cost" else latencies
+    expensive = max(ranking, key=lambda m: ranking[m]) if ranking else None
     start, end = runs[0].created_at.timestamp(), runs[-1].created_at.timestamp()
     width = max((end - start) / buckets, 1e-6)
     grouped: dict[int, list[PanelRun]] = defaultdict(list)
     for run in runs:
         grouped[min(int((run.created_at.timestamp() - start) / width), buckets - 1)].append(run)
-    t, correctness, cost, share = [], [], [], []
+    series: dict[str, list[Any]] = {key: [] for key in empty}
     rewards: list[float] = []
     for index in sorted(grouped):
         group = grouped[index]
         rewards.extend(r.reward for r in group if r.reward is not None)
         recent = rewards[-50:]
-        t.append(start + (index + 1) * width)
-        correctness.append(statistics.fmean(recent) if recent else None)
-        cost.append(statistics.fmean(r.cost_usd for r in group))
-        share.append(sum(r.model_id == expensive for r in group) / len(group))
-    return {
-        "t": t,
-        "correctness": correctness,
-        "cost": cost,
-        "expensive_share": share,
-        "expensive": expensive,
-    }
+        series["t"].append(start + (index + 1) * width)
+        series["correctness"].append(statistics.fmean(recent) if recent else None)
+        series["cost"].append(statistics.fmean(r.cost_usd for r in group))
+        series["expensive_share"].append(sum(r.model_id == expensive for r in group) / len(group))
+    return series | {"expensive": expensive, "expensive_by": by}

@@ -155,7 +155,7 @@ async function refreshLearning() {
   const c = data.classifier;
   $("#classifier").textContent =
     (c ? `Classifier ${c.model_id} v${c.version}, trained on ${c.trained_on}, held-out accuracy ${pct(c.heldout_accuracy)} (${c.heldout_judgements} judged). ` : "No learned classifier. ") +
-    (s.expensive ? `Expensive model: ${s.expensive}.` : "");
+    (s.expensive ? `Dearest model (by ${s.expensive_by}): ${s.expensive}.` : "");
   if (window.atomicChartsMissing || typeof uPlot === "undefined") return;
   const data_ = [s.t, s.correctness, s.expensive_share, s.cost];
   if (learningPlot) {
@@ -170,7 +170,7 @@ async function refreshLearning() {
       series: [
         {},
         { label: "rolling correctness", scale: "share", stroke: "#067647", width: 2, value: (_, v) => pct(v) },
-        { label: "expensive model's share", scale: "share", stroke: "#b54708", value: (_, v) => pct(v) },
+        { label: "dearest model's share", scale: "share", stroke: "#b54708", value: (_, v) => pct(v) },
         { label: "cost per call", scale: "usd", stroke: "#2463eb", width: 2, value: (_, v) => money(v) },
       ],
       axes: [{}, { scale: "share", size: 60, values: (_, ticks) => ticks.map(pct) }, { scale: "usd", side: 1, size: 70, values: (_, ticks) => ticks.map(money) }],
