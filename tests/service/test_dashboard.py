@@ -121,10 +121,10 @@ class Screens:
             print(f"screenshot: {RESULTS / path.name}")
 
 
-def _open(browser: Browser, url: str, secret: str) -> Page:
+def _open(browser: Browser, url: str, secret: str, how: str = "#") -> Page:
     page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
     page.set_default_timeout(WAIT_MS)
-    page.goto(f"{url}/dashboard?key={secret}")
+    page.goto(f"{url}/dashboard{how}key={secret}")
     expect(page.locator("body[data-ready='1']")).to_have_count(1)
     expect(page.locator("#live.on")).to_have_count(1)
     return page
@@ -171,7 +171,7 @@ def test_a_run_reaches_the_tape_live_and_opens_its_explanation(
 
     # Another tenant's viewer sees its own run arrive, and never acme's.
     other = dashboard.keys["other"]
-    theirs = _open(browser, dashboard.url, other)
+    theirs = _open(browser, dashboard.url, other, how="?")
     their_run = dashboard.run(other, "my bill")
     expect(theirs.locator(f"#tape tr[data-run-id='{their_run}']")).to_be_visible()
     expect(theirs.locator("#tape tbody tr")).to_have_count(1)

@@ -25,7 +25,7 @@ _START_S = 60.0
 @dataclass(frozen=True)
 class DashboardServer:
     url: str
-    """The page's URL; with keys on, it carries a key made for this run (``?key=``)."""
+    """The page's URL; with keys on, it carries a key made for this run (``#key=``)."""
     key_id: str | None
 
 
@@ -65,7 +65,8 @@ def dashboard_server(
                 context={"port": port},
             )
         time.sleep(0.02)
-    url = f"http://127.0.0.1:{port}/dashboard" + (f"?key={secret}" if secret else "")
+    # A fragment, not a query: the key never reaches a server log or a Referer header.
+    url = f"http://127.0.0.1:{port}/dashboard" + (f"#key={secret}" if secret else "")
     try:
         yield DashboardServer(url=url, key_id=key_id)
     finally:

@@ -6,12 +6,15 @@ let learningPlot = null;
 let taskChosen = false;
 
 function takeKeyFromUrl() {
+  // `#key=…` is the way to pass a key: a fragment never reaches the server or its access log.
+  // `?key=…` works too. Either is moved to sessionStorage and dropped from the address.
   const url = new URL(location.href);
-  const key = url.searchParams.get("key");
+  const fromHash = new URLSearchParams(url.hash.slice(1)).get("key");
+  const key = fromHash ?? url.searchParams.get("key");
   if (key !== null) {
     sessionStorage.setItem(KEY, key);
     url.searchParams.delete("key");
-    history.replaceState(null, "", url.pathname + url.search); // keep the key out of history
+    history.replaceState(null, "", url.pathname + url.search);
   }
 }
 
