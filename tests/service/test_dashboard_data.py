@@ -14,8 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from atomic._net import free_port
 from atomic.exchange import Budget
 from atomic.service import create_app
+from tests.fixtures.openai_server import ErrorPeer
 from tests.service.conftest import (
     Calls,
     facts,
@@ -25,6 +27,7 @@ from tests.service.conftest import (
     settings_for,
     triage,
 )
+from tests.service.test_serve import _env, running
 
 
 @pytest.fixture(scope="module")
@@ -142,3 +145,50 @@ def test_among_free_local_models_the_dearest_is_the_slowest() -> None:
     assert (free["expensive"], free["expensive_by"]) == ("llm", "latency")
     assert (paid["expensive"], paid["expensive_by"]) == ("llm", "cost")
     assert free["expensive_share"] == [1.0, 0.0]
+
+
+async def test_the_feed_of_one_worker_sends_the_runs_of_every_worker(
+    tmp_path: Path, error_peer: ErrorPeer
+) -> None:
+    # The feed reads the store, not its own process's events: under `atomic serve --workers 2`
+    # the worker holding the page's connection still sends the runs the other worker served.
+    port = free_port()
+    env = {
+        **_env(tmp_path),
+        "ATOMIC_LOCAL_MODELS": "[]",
+        "ATOMIC_OPENAI_BASE_URL": error_peer.url("priced"),
+        "ATOMIC_OPENAI_MODELS": "peer",
+        "ATOMIC_OPENAI_API_KEY": "unused",
+    }
+    base = f"http://127.0.0.1:{port}"
+    body = {"model": "atomic:auto", "messages": [{"role": "user", "content": "hi"}]}
+    received: list[str] = []
+
+    async def listen(response: httpx.Response) -> None:
+        async for line in response.aiter_lines():
+            if line.startswith("data:"):
+                received.append(json.loads(line[5:])["run_id"])
+
+    with running(["--port", str(port), "--workers", "2"], env, base):
+        async with (
+            httpx.AsyncClient(base_url=base, timeout=30) as client,
+            client.stream("GET", "/v1/dashboard/feed", params={"backlog": 0}) as response,
+        ):
+            assert response.status_code == 200
+            listener = asyncio.create_task(listen(response))
+            made = []
+            for _ in range(8):
+                # A fresh connection each time, so the kernel spreads them over both workers.
+                async with httpx.AsyncClient(base_url=base, timeout=30) as fresh:
+                    answer = await fresh.post("/v1/chat/completions", json=body)
+                assert answer.status_code == 200, answer.text
+                made.append(answer.json()["id"])
+            deadline = time.monotonic() + 30
+            while not set(made) <= set(received):
+                assert time.monotonic() < deadline, f"sent {received}, made {made}"
+                assert not listener.done(), "the feed ended"
+                await asyncio.sleep(0.05)
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+    assert len(set(received)) == len(received)  # each run once
