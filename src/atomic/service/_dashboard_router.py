@@ -43,9 +43,11 @@ TaskQuery = Annotated[str, Query(max_length=200, description="The task's name.")
 
 _POLL_S = 0.25
 """How often the feed reads the store: a stored run reaches the page well within a second."""
-_OVERLAP = timedelta(seconds=2)
-"""The feed re-reads this far behind the newest run it sent: runs finished by other workers
-may be committed a little out of order."""
+_OVERLAP = timedelta(seconds=5)
+"""The feed re-reads this far behind the newest run it sent: a run's finish time is taken
+before its row is committed, so runs of other workers (or a busy database) arrive a little out
+of order."""
+_PAGE = 1_000
 
 
 @router.get("/overview", summary="The caller's tenant and its tasks")
@@ -87,12 +89,15 @@ async def _runs(
         watermark = max(watermark, (run.finished_at or run.created_at) - _OVERLAP)
     while not await request.is_disconnected():
         fresh = await finished_runs(
-            engine, tenant, finished_since=watermark, newest_first=False, limit=500
+            engine, tenant, finished_since=watermark, newest_first=False, limit=_PAGE
         )
         for run in fresh:
             if run.id not in sent:
                 yield _event(run, sent)
             watermark = max(watermark, (run.finished_at or run.created_at) - _OVERLAP)
+        if len(fresh) == _PAGE:
+            # A full page inside the overlap would be read again forever: move past it.
+            watermark = max(watermark, fresh[-1].finished_at or watermark)
         for run_id, finished in list(sent.items()):
             if finished < watermark - _OVERLAP:
                 del sent[run_id]
