@@ -187,6 +187,13 @@ class AtomicSettings(BaseSettings):
         "loopback, or once a key exists.",
     )
 
+    dashboard_assets: Path | None = Field(
+        default=None,
+        description="Folder holding the dashboard's chart library (`uplot/dist/…`), as "
+        "`npm install --prefix <folder>/..` puts it; default: `.web/node_modules` next to "
+        "the source checkout (`scripts/setup` installs it there).",
+    )
+
     @field_validator("home")
     @classmethod
     def _expand(cls, value: Path) -> Path:

@@ -187,6 +187,14 @@ def demo(
             "batch (0: start with an empty memory).",
         ),
     ] = 10,
+    dashboard: Annotated[
+        bool,
+        typer.Option(
+            "--dashboard",
+            help="inbox: serve the live dashboard on 127.0.0.1 while the batch runs, and print "
+            "its URL (with a key when the database has API keys).",
+        ),
+    ] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the results as JSON (progress on stderr).")
     ] = False,
@@ -195,6 +203,10 @@ def demo(
     [bold]atomic demo inbox[/bold] runs the inbox handler on a batch of support emails."""
     from atomic.cli._app import _run, _settings
 
+    if dashboard and which != "inbox":
+        raise typer.BadParameter(
+            "--dashboard goes with `atomic demo inbox`", param_hint="--dashboard"
+        )
     settings = _settings(db, as_json=as_json)
     # Under --json the progress and tables go to stderr, and stdout holds only the JSON.
     screen = err_console if as_json else console
@@ -203,6 +215,10 @@ def demo(
         if as_json:
             emit_json(to_jsonable_python(rows))
         return
+    if dashboard and which != "inbox":
+        raise typer.BadParameter(
+            "--dashboard goes with `atomic demo inbox`", param_hint="--dashboard"
+        )
     if which != "inbox":
         raise typer.BadParameter(f"no demo named {which!r}; there is: inbox", param_hint="WHICH")
     from atomic.apps.inbox._demo import run_inbox_demo
@@ -224,6 +240,18 @@ def demo(
             seed_per_intent=seed_per_intent,
         )
 
-    report = _run(inbox, as_json=as_json)
+    if dashboard:
+        from atomic.apps.inbox import INBOX_TASKS
+        from atomic.cli._dashboard import dashboard_server
+
+        with dashboard_server(settings, INBOX_TASKS) as served:
+            screen.print(f"Dashboard: [bold]{served.url}[/bold] (live while the batch runs)")
+            report = _run(inbox, as_json=as_json)
+        screen.print(
+            "The dashboard stopped with the batch; to keep looking, run [bold]atomic serve"
+            "[/bold] and open /dashboard."
+        )
+    else:
+        report = _run(inbox, as_json=as_json)
     if as_json:
         emit_json(to_jsonable_python(report) | {"emails_per_minute": report.emails_per_minute})

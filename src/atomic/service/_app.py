@@ -11,7 +11,15 @@ from fastapi import FastAPI
 from atomic import __name__ as _package
 from atomic._client import Atomic
 from atomic.models import Model
-from atomic.service import _api_router, _health, _openai_router
+from atomic.observability import Metrics
+from atomic.service import (
+    _api_router,
+    _dashboard_page,
+    _dashboard_router,
+    _health,
+    _metrics_router,
+    _openai_router,
+)
 from atomic.service._idempotency import IdempotencyMiddleware
 from atomic.service._openai_serving import CHAT_TASK
 from atomic.service._problems import install_problem_handlers
@@ -31,7 +39,8 @@ def create_app(
     require_keys: bool | None = None,
     seed: int | None = None,
 ) -> FastAPI:
-    """Atomic's HTTP service: the REST API and the OpenAI-compatible endpoint under ``/v1``.
+    """Atomic's HTTP service: the REST API and the OpenAI-compatible endpoint under ``/v1``,
+    Prometheus metrics at ``/metrics`` and the live dashboard at ``/dashboard``.
 
     ``models`` and ``tasks`` are as in :meth:`Atomic.open`. With ``require_keys`` (default:
     the settings' ``service_keys``), every
@@ -54,6 +63,8 @@ def create_app(
         if CHAT_TASK.name not in atomic.tasks:
             atomic.tasks.add(CHAT_TASK)
         app.state.atomic = atomic
+        app.state.metrics = Metrics()
+        atomic.exchange.events.subscribe(app.state.metrics)
         app.state.keys = None
         if keys_required:
             from atomic.service._keys import KeyStore
@@ -75,6 +86,9 @@ def create_app(
     app.include_router(_health.router)
     app.include_router(_api_router.router)
     app.include_router(_openai_router.router)
+    app.include_router(_metrics_router.router)
+    app.include_router(_dashboard_router.router)
+    app.include_router(_dashboard_page.router)
     return app
 
 

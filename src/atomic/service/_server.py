@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import uvicorn
 
@@ -58,12 +61,28 @@ def serve(settings: AtomicSettings, *, host: str, port: int, workers: int, keys:
     if settings.database_url:
         os.environ["ATOMIC_DATABASE_URL"] = settings.database_url
     os.environ["ATOMIC_HOME"] = str(settings.home)
-    uvicorn.run(
-        "atomic.service:app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="info",
-        timeout_graceful_shutdown=10,
-    )
+    with _metrics_folder(workers):
+        uvicorn.run(
+            "atomic.service:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
+            timeout_graceful_shutdown=10,
+        )
+
+
+@contextmanager
+def _metrics_folder(workers: int) -> Iterator[None]:
+    """With several workers, each writes its metrics to a fresh shared folder that a scrape of
+    any worker sums (prometheus_client's multiprocess mode); one set by the user is kept."""
+    if workers <= 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="atomic-metrics-") as folder:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+        try:
+            yield
+        finally:
+            del os.environ["PROMETHEUS_MULTIPROC_DIR"]
