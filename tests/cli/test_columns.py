@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -22,19 +21,6 @@ from atomic.settings import load_settings
 GOOD = "function:a-rather-long-model-identifier-that-answers"
 BAD = "scripted:another-long-model-identifier-that-fails"
 WORSE = "scripted:a-third-model-that-also-fails"
-
-
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    for name in list(os.environ):
-        if name.startswith("ATOMIC_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("ATOMIC_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("ATOMIC_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
-    monkeypatch.setenv("ATOMIC_LOCAL_MODELS", "")
-    monkeypatch.setenv("COLUMNS", "80")
-    monkeypatch.chdir(tmp_path)
-    return CliRunner()
 
 
 @pytest.fixture

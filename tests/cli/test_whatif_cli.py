@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -14,19 +12,6 @@ from atomic import Atomic
 from atomic.cli import app
 from atomic.models import FunctionModel, Price, function_card
 from atomic.settings import load_settings
-
-
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    for name in list(os.environ):
-        if name.startswith("ATOMIC_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("ATOMIC_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("ATOMIC_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
-    monkeypatch.setenv("ATOMIC_LOCAL_MODELS", "")
-    monkeypatch.setenv("COLUMNS", "80")
-    monkeypatch.chdir(tmp_path)
-    return CliRunner()
 
 
 def _log_traffic() -> None:
