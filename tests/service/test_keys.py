@@ -160,7 +160,8 @@ def test_keys_are_listed_without_secrets_and_revoked(keyed: Keyed) -> None:
         assert revoked.exit_code == 0, revoked.output
         assert h.get("/v1/tasks").status_code == 401
     unknown = CliRunner().invoke(cli_app, ["keys", "revoke", "key_nope", "--db", keyed.db])
-    assert unknown.exit_code == 2
+    assert unknown.exit_code == 3  # not found
+    assert "no API key 'key_nope'" in unknown.output
 
 
 def test_the_openai_client_acts_as_its_keys_tenant(keyed: Keyed) -> None:

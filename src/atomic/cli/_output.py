@@ -98,7 +98,8 @@ def parse_since(value: str) -> datetime:
 
 
 def exit_code_for(error: AtomicError) -> int:
-    if isinstance(error, NotFoundError):
+    # Not only NotFoundError: the service's own errors carry their HTTP status.
+    if isinstance(error, NotFoundError) or getattr(error, "status", None) == 404:
         return EXIT_NOT_FOUND
     if isinstance(error, ConfigError | InputValidationError | FeedbackError):
         return EXIT_USAGE

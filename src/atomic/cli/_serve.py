@@ -4,33 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from atomic.errors import AtomicError
-from atomic.settings import AtomicSettings
+
+from ._output import err_console, fail
+
+if TYPE_CHECKING:
+    from atomic.settings import AtomicSettings
 
 __all__ = ["bench_service", "keys_app", "serve"]
 
 console = Console()
-err_console = Console(stderr=True)
 
 keys_app = typer.Typer(help="API keys of the service: each bound to a tenant, stored hashed.")
 
 
 def _settings(db: str | None) -> AtomicSettings:
-    settings = AtomicSettings()
-    return settings.model_copy(update={"database_url": db}) if db else settings
+    # The CLI's own: atomic.toml, then ATOMIC_* variables, then --db; a bad value is one
+    # message, not a traceback. Imported here, as _app imports this module.
+    from atomic.cli._app import _settings as load
 
-
-def _fail(exc: AtomicError) -> typer.Exit:
-    err_console.print(f"[red]error:[/] {exc.message}")
-    if exc.hint:
-        err_console.print(f"  → {exc.hint}")
-    return typer.Exit(code=2)
+    return load(db)
 
 
 DbOption = Annotated[
@@ -69,7 +68,7 @@ def serve(
     try:
         required = asyncio.run(decide_keys(settings, bind, keys))
     except AtomicError as exc:
-        raise _fail(exc) from None
+        fail(exc)
     run_server(
         settings,
         host=bind,
@@ -113,7 +112,7 @@ def create_key(
     try:
         out = asyncio.run(body())
     except AtomicError as exc:
-        raise _fail(exc) from None
+        fail(exc)
     print(out)
     if not as_json:
         err_console.print("Keep the key now: only its hash is stored.")
@@ -138,7 +137,7 @@ def list_keys(
     try:
         found = asyncio.run(body())
     except AtomicError as exc:
-        raise _fail(exc) from None
+        fail(exc)
     if as_json:
         print(json.dumps([k.model_dump(mode="json") for k in found], indent=2))
         return
@@ -173,7 +172,7 @@ def revoke_key(
     try:
         asyncio.run(body())
     except AtomicError as exc:
-        raise _fail(exc) from None
+        fail(exc)
     print(f"revoked {key_id}")
 
 
@@ -190,4 +189,4 @@ def bench_service(ctx: typer.Context) -> None:
     try:
         load_benchmark("service").main(list(ctx.args))
     except AtomicError as exc:
-        raise _fail(exc) from None
+        fail(exc)
