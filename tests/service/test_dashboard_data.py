@@ -50,8 +50,9 @@ def _run(client: httpx.Client, text: str, **options: object) -> str:
 
 def test_panels_count_runs_feedback_cost_and_budget(url: str) -> None:
     with httpx.Client(base_url=url, timeout=30) as client:
-        right = _run(client, "my bill")
-        wrong = _run(client, "a stolen card")
+        # Pinned: the exchange explores, and the numbers below count rules:triage's runs.
+        right = _run(client, "my bill", model="rules:triage")
+        wrong = _run(client, "a stolen card", model="rules:triage")
         _run(client, "a charge", model="backup:any")
         for run_id, kind in ((right, "correct"), (wrong, "incorrect")):
             fed = client.post(f"/v1/runs/{run_id}/feedback", json={"kind": kind})
