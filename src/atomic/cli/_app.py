@@ -28,10 +28,13 @@ from ._whatif import whatif
 from ._workflows_cli import workflows_app
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from pydantic import BaseModel
 
     from atomic._client import Atomic
     from atomic.settings import AtomicSettings
+    from atomic.storage import RunRecord
     from atomic.tasks import Task
 
 __all__ = ["app", "console", "err_console", "main"]
@@ -317,30 +320,56 @@ def runs(
         raise typer.BadParameter(str(exc), param_hint="--since") from None
 
     async def body() -> None:
-        # Reading runs needs neither the learner's state nor the tasks' memories.
-        async with await _open(settings, restore=False) as atomic:
-            found = await atomic.list_runs(
-                limit=limit, task=task, model=model, status=status, since=start, before=before
-            )
-            if not found:
+        found = await _list_runs(settings, limit, task, model, status, start, before)
+        if not found and (task is not None or model is not None):
+            # Nothing matched: say so if the task or model named is not one Atomic knows.
+            async with await _open(settings, restore=False) as atomic:
                 _check_filters(atomic, task, model)
-            if as_json:
-                emit_json([r.model_dump(mode="json") for r in found])
-            elif not found:
-                filtered = any(v is not None for v in (task, model, status, since, before))
+        if as_json:
+            emit_json([r.model_dump(mode="json") for r in found])
+        elif not found:
+            filtered = any(v is not None for v in (task, model, status, since, before))
+            console.print(
+                "No runs match these filters."
+                if filtered
+                else "No runs yet. Try `atomic demo` or `atomic run TASK --input ...`."
+            )
+        else:
+            print_fitted(console, _render.runs_table(found, console.width, wide))
+            if len(found) == limit:
                 console.print(
-                    "No runs match these filters."
-                    if filtered
-                    else "No runs yet. Try `atomic demo` or `atomic run TASK --input ...`."
+                    f"[dim]More: atomic runs --before {found[-1].id}[/dim]", soft_wrap=True
                 )
-            else:
-                print_fitted(console, _render.runs_table(found, console.width, wide))
-                if len(found) == limit:
-                    console.print(
-                        f"[dim]More: atomic runs --before {found[-1].id}[/dim]", soft_wrap=True
-                    )
 
     _run(body, as_json=as_json)
+
+
+async def _list_runs(
+    settings: AtomicSettings,
+    limit: int,
+    task: str | None,
+    model: str | None,
+    status: str | None,
+    since: datetime | None,
+    before: str | None,
+) -> list[RunRecord]:
+    """Runs straight from the store: listing them needs no model, task or learner, and
+    `atomic runs` should answer in well under a second."""
+    from atomic.storage import Store
+
+    store = await Store.open(settings.resolved_database_url())
+    try:
+        return await store.list_runs(
+            tenant=settings.tenant,
+            limit=limit,
+            task_name=task,
+            model_id=model,
+            status=status,
+            since=since,
+            before=before,
+        )
+    finally:
+        await store.close()
 
 
 def _check_filters(atomic: Atomic, task: str | None, model: str | None) -> None:
