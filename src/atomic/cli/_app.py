@@ -357,8 +357,7 @@ async def _list_runs(
     `atomic runs` should answer in well under a second."""
     from atomic.storage import Store
 
-    store = await Store.open(settings.resolved_database_url())
-    try:
+    async with await Store.open(settings.resolved_database_url()) as store:
         return await store.list_runs(
             tenant=settings.tenant,
             limit=limit,
@@ -368,8 +367,6 @@ async def _list_runs(
             since=since,
             before=before,
         )
-    finally:
-        await store.close()
 
 
 def _check_filters(atomic: Atomic, task: str | None, model: str | None) -> None:

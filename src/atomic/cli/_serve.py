@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -21,6 +22,8 @@ __all__ = ["bench_service", "keys_app", "serve"]
 
 console = Console()
 
+T = TypeVar("T")
+
 keys_app = typer.Typer(help="API keys of the service: each bound to a tenant, stored hashed.")
 
 
@@ -30,6 +33,13 @@ def _settings(db: str | None) -> AtomicSettings:
     from atomic.cli._app import _settings as load
 
     return load(db)
+
+
+def _run(body: Callable[[], Awaitable[T]], *, as_json: bool = False) -> T:
+    # The CLI's runner of async bodies: an Atomic error is a message and its exit code.
+    from atomic.cli._app import _run as run
+
+    return run(body, as_json=as_json)
 
 
 DbOption = Annotated[
@@ -97,22 +107,16 @@ def create_key(
     from atomic.storage import Store
 
     async def body() -> str:
-        store = await Store.open(_settings(db).resolved_database_url())
-        try:
+        async with await Store.open(_settings(db).resolved_database_url()) as store:
             new = await KeyStore(store.engine).create(
                 tenant, admin=admin, name=name, budget_usd=budget_usd,
                 rate_per_minute=rate_per_minute,
             )  # fmt: skip
-        finally:
-            await store.close()
         if as_json:
             return json.dumps({"secret": new.secret, **new.key.model_dump(mode="json")})
         return f"{new.key.id} for tenant {tenant}{' (admin)' if admin else ''}\n{new.secret}"
 
-    try:
-        out = asyncio.run(body())
-    except AtomicError as exc:
-        fail(exc)
+    out = _run(body, as_json=as_json)
     print(out)
     if not as_json:
         err_console.print("Keep the key now: only its hash is stored.")
@@ -128,16 +132,10 @@ def list_keys(
     from atomic.storage import Store
 
     async def body() -> list[ApiKey]:
-        store = await Store.open(_settings(db).resolved_database_url())
-        try:
+        async with await Store.open(_settings(db).resolved_database_url()) as store:
             return await KeyStore(store.engine).list()
-        finally:
-            await store.close()
 
-    try:
-        found = asyncio.run(body())
-    except AtomicError as exc:
-        fail(exc)
+    found = _run(body, as_json=as_json)
     if as_json:
         print(json.dumps([k.model_dump(mode="json") for k in found], indent=2))
         return
@@ -163,16 +161,10 @@ def revoke_key(
     from atomic.storage import Store
 
     async def body() -> None:
-        store = await Store.open(_settings(db).resolved_database_url())
-        try:
+        async with await Store.open(_settings(db).resolved_database_url()) as store:
             await KeyStore(store.engine).revoke(key_id)
-        finally:
-            await store.close()
 
-    try:
-        asyncio.run(body())
-    except AtomicError as exc:
-        fail(exc)
+    _run(body)
     print(f"revoked {key_id}")
 
 
