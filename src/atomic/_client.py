@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from atomic.adaptation import Adaptation, AdaptationStatus, FeedbackKind, ModelEstimate
 from atomic.config import load_config
 from atomic.errors import ConfigError
-from atomic.exchange import AuctionRecord, Exchange, Objective, Result
+from atomic.exchange import AuctionRecord, Budget, Exchange, Objective, Result
 from atomic.exchange._whatif import WhatIf, what_if
 from atomic.models import Model
 from atomic.models._registry import ModelRegistry, default_registry
@@ -226,14 +226,16 @@ class Atomic:
         *,
         since: datetime | None = None,
         tenant: str | None = None,
+        budget: Budget | None = None,
     ) -> WhatIf:
         """The correctness and cost ``task``'s logged traffic would have had under
-        ``objective``, estimated from the logged propensities (``atomic whatif``)."""
+        ``objective`` (and ``budget``, paced as the exchange paces one), estimated from the
+        logged propensities (``atomic whatif``)."""
         self.tasks.get(task)
         log = await self.store.auction_log(
             tenant=tenant or self.settings.tenant, task_name=task, since=since
         )
-        return what_if(objective, log)
+        return what_if(objective, log, budget=budget)
 
     async def get_run(self, run_id: str, *, tenant: str | None = None) -> RunRecord:
         """A run of ``tenant`` (default: the settings') with its attempts; another tenant's run

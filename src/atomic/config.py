@@ -13,6 +13,10 @@ max_attempts = 3
 modules = ["myapp.tasks"]
 builtin = true
 
+[workflows]                      # what `atomic serve` starts at POST /v1/workflows/{name}
+definitions = ["myapp.flows:triage"]
+runner = "embedded"              # or "temporal", with temporal_address = "host:7233"
+
 [[models]]
 id = "llamacpp-server:smollm2"
 base_url = "http://127.0.0.1:8080/v1"
@@ -212,22 +216,42 @@ class TasksConfig(_Strict):
     policy: dict[str, TaskPolicyConfig] = Field(default_factory=dict)
 
 
+class WorkflowsConfig(_Strict):
+    """The workflows ``atomic serve`` starts and describes, and the runner it uses."""
+
+    definitions: list[str] | None = None
+    runner: Literal["embedded", "temporal"] | None = None
+    temporal_address: str | None = None
+    namespace: str | None = None
+    task_queue: str | None = None
+
+
 class AtomicConfig(_Strict):
     """The whole file. ``settings`` is checked by :class:`atomic.settings.AtomicSettings`."""
 
     path: Path | None = Field(default=None, description="The file this was read from.")
     settings: dict[str, Any] = Field(default_factory=dict)
     tasks: TasksConfig = Field(default_factory=TasksConfig)
+    workflows: WorkflowsConfig = Field(default_factory=WorkflowsConfig)
     models: list[EndpointConfig] = Field(default_factory=list)
     local: list[LocalModelConfig] = Field(default_factory=list)
 
     def settings_values(self) -> dict[str, Any]:
-        """The ``[settings]`` table, with ``[tasks]`` mapped to its settings."""
+        """The ``[settings]`` table, with ``[tasks]`` and ``[workflows]`` mapped to their
+        settings."""
         values = dict(self.settings)
         if self.tasks.modules is not None:
             values["task_modules"] = self.tasks.modules
         if self.tasks.builtin is not None:
             values["builtin_tasks"] = self.tasks.builtin
+        named = {
+            "workflows": self.workflows.definitions,
+            "workflow_runner": self.workflows.runner,
+            "temporal_address": self.workflows.temporal_address,
+            "temporal_namespace": self.workflows.namespace,
+            "temporal_task_queue": self.workflows.task_queue,
+        }
+        values.update({k: v for k, v in named.items() if v is not None})
         return values
 
 

@@ -62,6 +62,7 @@ __all__ = [
     "TransportError",
     "UnsupportedError",
     "WorkflowError",
+    "WorkflowNotFoundError",
 ]
 
 
@@ -208,6 +209,12 @@ class WorkflowError(AtomicError):
     """A workflow was defined, started or run wrongly (a step outside a workflow, say)."""
 
     code = "workflow.error"
+
+
+class WorkflowNotFoundError(NotFoundError):
+    """No workflow run has the id asked for (on this runner, or for this tenant)."""
+
+    code = "workflow.not_found"
 
 
 class ModelError(AtomicError):

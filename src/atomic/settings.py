@@ -6,7 +6,7 @@ import json
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -160,7 +160,7 @@ class AtomicSettings(BaseSettings):
             InitSettingsSource(settings_cls, init_kwargs=values),
         )
 
-    @field_validator("local_models", "openai_models", "task_modules", mode="before")
+    @field_validator("local_models", "openai_models", "task_modules", "workflows", mode="before")
     @classmethod
     def _split_list(cls, value: Any) -> Any:
         if not isinstance(value, str):
@@ -185,6 +185,24 @@ class AtomicSettings(BaseSettings):
         default=None,
         description="Whether the service requires API keys; unset: when it binds anything but "
         "loopback, or once a key exists.",
+    )
+
+    workflows: StrList = Field(
+        default_factory=list,
+        description="Workflows the service starts and describes (`POST /v1/workflows/{name}`): "
+        "`module:attribute`, or a module for every `@workflow` in it.",
+    )
+    workflow_runner: Literal["embedded", "temporal"] = Field(
+        default="embedded",
+        description="Where the service runs workflows: `embedded` (journaled in Atomic's "
+        "database, in the service's one process) or `temporal` (a Temporal server).",
+    )
+    temporal_address: str = Field(
+        default="localhost:7233", description="The Temporal server's host:port."
+    )
+    temporal_namespace: str = Field(default="default", description="The Temporal namespace.")
+    temporal_task_queue: str = Field(
+        default="atomic", description="The task queue Atomic's Temporal workers serve."
     )
 
     dashboard_assets: Path | None = Field(

@@ -11,7 +11,7 @@ import pytest
 from pydantic import BaseModel
 
 from atomic import Atomic, AtomicSettings, Task
-from atomic.exchange import MaxQuality, MinCost, TaskPolicy
+from atomic.exchange import Budget, MaxQuality, MinCost, TaskPolicy
 from atomic.models import FunctionModel, ModelRequest, Price, function_card
 
 
@@ -55,6 +55,8 @@ async def test_what_if_estimates_another_objective_from_the_log(
             await atomic.record_feedback(result.run_id, verdict, source="ground_truth")
         cheapest = await atomic.what_if("answer", MinCost(floor=0.0))
         best = await atomic.what_if("answer", MaxQuality())
+        # $0.20 a day buys at most 50 of the dear model's $0.004 answers.
+        paced = await atomic.what_if("answer", MaxQuality(), budget=Budget(amount_usd=0.2))
     assert cheapest.runs == best.runs == 300
     assert cheapest.choices == {"fn:cheap": 300}
     # Greedy on the bids as they were logged: the first calls, before any feedback, bid the
@@ -72,3 +74,14 @@ async def test_what_if_estimates_another_objective_from_the_log(
     assert cheapest.cost.snips == pytest.approx(0.0)
     assert best.cost is not None
     assert best.cost.snips == pytest.approx(0.004, rel=0.1)
+    assert paced.objective["budget_usd"] == 0.2
+    assert 1 <= paced.choices.get("fn:dear", 0) <= 50
+    assert paced.choices["fn:cheap"] >= 250
+    assert paced.cost is not None
+    assert paced.cost.snips is not None
+    assert paced.cost.snips < best.cost.snips / 2
+    assert paced.correctness is not None
+    assert paced.correctness.snips is not None
+    assert best.correctness is not None
+    assert best.correctness.snips is not None
+    assert paced.correctness.snips < best.correctness.snips

@@ -1,4 +1,5 @@
-"""Trace context crosses workflow steps: a Temporal workflow's steps join the caller's trace."""
+"""Trace context crosses workflow steps: a Temporal workflow's steps join the caller's trace,
+each step a span of its own (from the step events) with its run under it."""
 
 from __future__ import annotations
 
@@ -82,3 +83,17 @@ async def test_a_temporal_workflows_steps_join_the_callers_trace(
     names = {s["name"] for s in spans if s["context"]["trace_id"] == trace_id}
     assert any(name.startswith("RunActivity") for name in names), names
     assert "chat upper" in names
+    in_trace = [s for s in spans if s["context"]["trace_id"] == trace_id]
+    steps = {
+        s["attributes"]["atomic.step"]: s
+        for s in in_trace
+        if s["name"] == "atomic.step traced-shout"
+    }
+    assert sorted(steps) == [1, 2]
+    assert {s["attributes"]["atomic.workflow"] for s in steps.values()} == {"traced-two-steps"}
+    assert [steps[i]["attributes"]["atomic.run_id"] for i in (1, 2)] == result.run_ids
+    runs = {
+        s["attributes"]["atomic.run_id"]: s for s in in_trace if s["name"].startswith("atomic.run")
+    }
+    for i, run_id in enumerate(result.run_ids, start=1):
+        assert runs[run_id]["parent_id"] == steps[i]["context"]["span_id"]

@@ -13,6 +13,7 @@ import typer
 from rich.console import RenderableType
 
 from atomic.errors import AtomicError, InputValidationError
+from atomic.views._table import print_fitted
 
 from . import _render
 from ._adapt import feedback, task_app
@@ -22,7 +23,6 @@ from ._demo import demo
 from ._logging import route_library_logs
 from ._output import EXIT_CODES_HELP, console, emit_json, err_console, fail, parse_since
 from ._serve import bench_service, keys_app, serve
-from ._table import print_fitted
 from ._temporal_cli import temporal_app, worker
 from ._whatif import whatif
 from ._workflows_cli import workflows_app
@@ -429,7 +429,7 @@ def explain(
     wide: WideOption = False,
 ) -> None:
     """Explain why a run went to its model: every bid, exclusion, score and the runner-up."""
-    from atomic.cli._explain import explain_view
+    from atomic.views._explain import explain_view
 
     _print_record(
         db,

@@ -18,9 +18,10 @@ if TYPE_CHECKING:
     from atomic.settings import AtomicSettings
     from atomic.tasks import Task
 
+from atomic.views._table import Column, fit_table
+
 from . import _render
 from ._output import console, emit_json, err_console
-from ._table import Column, fit_table
 
 __all__ = ["DEMO_MESSAGES", "demo", "run_demo"]
 

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from atomic.storage import RunRecord
     from atomic.tasks import Task
 
-from ._table import Column, fit_table
+from atomic.views._explain import format_cost
+from atomic.views._table import Column, fit_table
 
 __all__ = [
     "error_panel",
@@ -30,12 +31,6 @@ __all__ = [
     "short",
     "tasks_table",
 ]
-
-
-def format_cost(usd: float) -> str:
-    if usd == 0:
-        return "$0"
-    return f"${usd:.6f}" if usd < 0.01 else f"${usd:.4f}"
 
 
 def short(value: Any, width: int = 60) -> str:

@@ -67,25 +67,40 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    workflows: Annotated[
+        str | None,
+        typer.Option(
+            "--workflows",
+            "-w",
+            help="Workflows to start at POST /v1/workflows/{name}: module:attribute (or a "
+            "module), comma-separated (ATOMIC_WORKFLOWS).",
+            show_default=False,
+        ),
+    ] = None,
     db: DbOption = None,
 ) -> None:
-    """Serve the REST API and the OpenAI-compatible endpoint (FastAPI on uvicorn)."""
+    """Serve the REST API (runs, tasks, workflows), the OpenAI-compatible endpoint, metrics
+    and the dashboard (FastAPI on uvicorn)."""
     from atomic.service._server import decide_keys
     from atomic.service._server import serve as run_server
 
     settings = _settings(db)
+    if workflows is not None:
+        settings = settings.model_copy(
+            update={"workflows": [w.strip() for w in workflows.split(",") if w.strip()]}
+        )
     bind = host or settings.service_host
     try:
         required = asyncio.run(decide_keys(settings, bind, keys))
+        run_server(
+            settings,
+            host=bind,
+            port=port or settings.service_port,
+            workers=workers or settings.service_workers,
+            keys=required,
+        )
     except AtomicError as exc:
         fail(exc)
-    run_server(
-        settings,
-        host=bind,
-        port=port or settings.service_port,
-        workers=workers or settings.service_workers,
-        keys=required,
-    )
 
 
 @keys_app.command("create")

@@ -9,61 +9,23 @@ running their steps on the models the ``ATOMIC_*`` settings register, until Ctrl
 from __future__ import annotations
 
 import asyncio
-import importlib
 import os
 import signal
 import sys
 from contextlib import suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
-from atomic.errors import AtomicError, ConfigError
+from atomic.errors import AtomicError
 
-if TYPE_CHECKING:
-    from atomic.workflows._api import WorkflowDef
-
-__all__ = ["load_workflows", "temporal_app", "worker"]
+__all__ = ["temporal_app", "worker"]
 
 temporal_app = typer.Typer(
     help="The Temporal server Atomic's distributed workflows run on.",
     no_args_is_help=True,
 )
-
-
-def load_workflows(specs: str) -> list[WorkflowDef[Any, Any]]:
-    """Import ``module:attribute,...`` and check that each names an ``@workflow``."""
-    # Like uvicorn: the current folder is importable, so `--workflows flows:triage` finds
-    # ./flows.py when the command is run from the project.
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    from atomic.workflows._api import WorkflowDef
-
-    found: list[WorkflowDef[Any, Any]] = []
-    for spec in filter(None, (s.strip() for s in specs.split(","))):
-        module_name, _, attribute = spec.partition(":")
-        try:
-            value = getattr(importlib.import_module(module_name), attribute or "")
-        except (ImportError, AttributeError) as exc:
-            raise ConfigError(
-                f"cannot load workflow {spec!r}: {exc}",
-                hint="name each workflow as module:attribute, e.g. flows:triage, with the "
-                "module importable from the current folder or the environment",
-                context={"workflow": spec},
-            ) from exc
-        if not isinstance(value, WorkflowDef):
-            raise ConfigError(
-                f"{spec!r} is a {type(value).__name__}, not a workflow",
-                hint="decorate the async function with @atomic.workflows.workflow",
-                context={"workflow": spec},
-            )
-        found.append(value)
-    if not found:
-        raise ConfigError(
-            "no workflows given", hint="pass --workflows module:attribute[,module:attribute]"
-        )
-    return found
 
 
 async def _until_stopped() -> None:
@@ -104,6 +66,8 @@ def worker(
     settings = _settings(db)
 
     async def body() -> None:
+        from atomic.workflows import load_workflows
+
         definitions = load_workflows(workflows)
         # The tasks defined next to the workflows are the ones their steps call by object.
         modules = dict.fromkeys(d.fn.__module__ for d in definitions)

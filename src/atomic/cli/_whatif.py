@@ -7,34 +7,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from atomic.views._table import Column, fit_table, print_fitted
+
 from ._output import console, emit_json
-from ._table import Column, fit_table, print_fitted
 
 if TYPE_CHECKING:
-    from atomic.exchange import Objective
     from atomic.exchange._whatif import WhatIf
 
 __all__ = ["whatif"]
 
 _ENOUGH = 30
 """An effective sample size below this makes the estimate a guess, and the table says so."""
-
-
-def _objective(kind: str, value: float | None, floor: float, max_cost: float | None) -> Objective:
-    from atomic.errors import ConfigError
-    from atomic.exchange import MaxQuality, MinCost, Utility
-
-    if kind == "utility":
-        return Utility(value_usd=value)
-    if kind == "min_cost":
-        return MinCost(floor=floor)
-    if kind == "max_quality":
-        return MaxQuality(max_cost_usd=max_cost if max_cost is not None else float("inf"))
-    raise ConfigError(
-        f"unknown objective {kind!r}",
-        hint="use utility (with --value), min_cost (with --floor) or max_quality (--max-cost)",
-        context={"objective": kind},
-    )
 
 
 def _estimate(estimate: Any, money: bool) -> str:
@@ -87,6 +70,19 @@ def whatif(
     max_cost: Annotated[
         float | None, typer.Option("--max-cost", help="max_quality: the cost cap per call.")
     ] = None,
+    budget: Annotated[
+        float | None,
+        typer.Option(
+            "--budget",
+            min=0,
+            help="Also under this budget (USD per --budget-window), paced as the exchange "
+            "paces one.",
+            show_default=False,
+        ),
+    ] = None,
+    budget_window: Annotated[
+        float, typer.Option("--budget-window", min=1, help="The budget's window, in seconds.")
+    ] = 86_400.0,
     since: Annotated[
         str | None,
         typer.Option("--since", help="Only runs since then: 2026-12-01, 24h, 7d."),
@@ -96,18 +92,22 @@ def whatif(
     wide: Annotated[bool, typer.Option("--wide", help="Every column, nothing cut.")] = False,
 ) -> None:
     """Estimate the correctness and cost a task's logged traffic would have had under another
-    objective or value, from the propensities every auction logs (self-normalised IPS, with
-    its standard error and effective sample size). Correctness needs feedback on the runs."""
+    objective, value or budget, from the propensities every auction logs (self-normalised
+    IPS, with its standard error and effective sample size). Correctness needs feedback on
+    the runs."""
     from atomic.cli._app import _open, _run, _settings
     from atomic.cli._output import parse_since
+    from atomic.exchange import Budget
+    from atomic.exchange._whatif import objective_named
 
     settings = _settings(db, as_json=as_json)
 
     async def body() -> None:
-        target = _objective(objective, value, floor, max_cost)
+        target = objective_named(objective, value, floor, max_cost)
+        paced = None if budget is None else Budget(amount_usd=budget, window_s=budget_window)
         async with await _open(settings, restore=False) as atomic:
             when = parse_since(since) if since else None
-            result = await atomic.what_if(task, target, since=when)
+            result = await atomic.what_if(task, target, since=when, budget=paced)
         if as_json:
             emit_json(dataclasses.asdict(result))
             return

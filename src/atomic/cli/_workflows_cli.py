@@ -20,11 +20,11 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from atomic.errors import AtomicError, NotFoundError, WorkflowError
+from atomic.errors import AtomicError, WorkflowError, WorkflowNotFoundError
+from atomic.views._table import Column, fit_table, print_fitted
 
 from . import _render
 from ._output import console, emit_json, fail
-from ._table import Column, fit_table, print_fitted
 from ._workflows_temporal import temporal_cancel, temporal_list, temporal_retry, temporal_show
 
 if TYPE_CHECKING:
@@ -60,10 +60,6 @@ def _on_temporal(call: Callable[[], Awaitable[T]], as_json: bool) -> T:
         return asyncio.run(call())  # type: ignore[arg-type]
     except AtomicError as exc:
         fail(exc, as_json=as_json)
-
-
-class WorkflowNotFoundError(NotFoundError):
-    code = "workflow.not_found"
 
 
 def _client(db: str | None, as_json: bool) -> DBOSClient | None:

@@ -7,17 +7,14 @@ on whatever worker serves its task queue.
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 from typing import Any
 
-from atomic.errors import AtomicError, NotFoundError, WorkflowError
+from atomic.errors import AtomicError, WorkflowError, WorkflowNotFoundError
 
 __all__ = ["temporal_cancel", "temporal_list", "temporal_retry", "temporal_show"]
-
-
-class WorkflowNotFoundError(NotFoundError):
-    code = "workflow.not_found"
 
 
 def _when(moment: datetime | None) -> str:
@@ -81,45 +78,32 @@ async def _describe(client: Any, workflow_id: str) -> Any:
 
 
 async def temporal_show(address: str, namespace: str, workflow_id: str) -> dict[str, Any]:
-    from temporalio.api.enums.v1 import EventType
+    from atomic.workflows._temporal import TemporalRunner
 
     client = await _client(address, namespace)
-    handle, described = await _describe(client, workflow_id)
-    steps: dict[int, dict[str, Any]] = {}
-    error = None
-    async for event in handle.fetch_history_events():
-        kind = event.event_type
-        if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            attrs = event.activity_task_scheduled_event_attributes
-            steps[event.event_id] = {
-                "step": len(steps) + 1,
-                "name": attrs.activity_type.name,
-                "output": None,
-                "error": None,
-                "child_workflow_id": None,
-            }
-        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-            done = event.activity_task_completed_event_attributes
-            if done.scheduled_event_id in steps:
-                steps[done.scheduled_event_id]["output"] = "completed"
-        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED:
-            failed = event.activity_task_failed_event_attributes
-            if failed.scheduled_event_id in steps:
-                steps[failed.scheduled_event_id]["error"] = failed.failure.message
-        elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
-            error = event.workflow_execution_failed_event_attributes.failure.message
+    shown = await TemporalRunner(None, client).describe(workflow_id)
+    _, described = await _describe(client, workflow_id)
     return {
         "workflow_id": workflow_id,
-        "name": described.workflow_type,
+        "name": shown.workflow,
         "status": _status(described.status),
-        "created_at": _when(described.start_time),
-        "updated_at": _when(described.close_time),
-        "error": error,
+        "created_at": _when(shown.created_at),
+        "updated_at": _when(shown.updated_at),
+        "error": shown.error,
         "run_id": described.run_id,
         "task_queue": described.task_queue,
-        "input": None,
-        "output": None,
-        "steps": list(steps.values()),
+        "input": None if shown.input is None else json.dumps(shown.input),
+        "output": None if shown.output is None else json.dumps(shown.output),
+        "steps": [
+            {
+                "step": s.step,
+                "name": s.task,
+                "output": None if s.output is None else json.dumps(s.output),
+                "error": s.error,
+                "child_workflow_id": None,
+            }
+            for s in shown.steps
+        ],
     }
 
 

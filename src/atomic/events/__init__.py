@@ -1,8 +1,8 @@
 """Typed events of the call path, and the bus their subscribers hang on.
 
-The stages of a call (eligibility and bids, clearing, attempts and cascade, settlement) and
-feedback each emit an event; the store, traces, metrics, logs and live feeds subscribe. None
-of them is called from inside a stage.
+The stages of a call (eligibility and bids, clearing, attempts and cascade, settlement),
+feedback and each step of a workflow emit an event; the store, traces, metrics, logs and live
+feeds subscribe. None of them is called from inside a stage.
 
 ```python
 from atomic.events import RunSettled
@@ -25,6 +25,8 @@ from atomic.events._events import (
     FeedbackApplied,
     RunRefused,
     RunSettled,
+    StepFinished,
+    StepStarted,
 )
 
 __all__ = [
@@ -38,4 +40,6 @@ __all__ = [
     "Handler",
     "RunRefused",
     "RunSettled",
+    "StepFinished",
+    "StepStarted",
 ]

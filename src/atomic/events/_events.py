@@ -19,6 +19,8 @@ __all__ = [
     "FeedbackApplied",
     "RunRefused",
     "RunSettled",
+    "StepFinished",
+    "StepStarted",
 ]
 
 
@@ -92,6 +94,33 @@ class BreakerChanged:
     availability: float
 
 
+@dataclass(frozen=True, slots=True)
+class StepStarted:
+    """A workflow's step is about to call its task (again, if an earlier try failed)."""
+
+    workflow: str
+    workflow_id: str
+    step: int
+    task_name: str
+    tenant: str
+
+
+@dataclass(frozen=True, slots=True)
+class StepFinished:
+    """A workflow's step came back: its run, or the error that failed this try."""
+
+    workflow: str
+    workflow_id: str
+    step: int
+    task_name: str
+    tenant: str
+    latency_ms: float
+    run_id: str | None = None
+    model_id: str | None = None
+    cost_usd: float = 0.0
+    error_code: str | None = None
+
+
 Event = (
     AuctionCleared
     | RunRefused
@@ -100,4 +129,6 @@ Event = (
     | FeedbackApplied
     | BudgetPaced
     | BreakerChanged
+    | StepStarted
+    | StepFinished
 )

@@ -24,6 +24,7 @@ from atomic.events import (
     FeedbackApplied,
     RunRefused,
     RunSettled,
+    StepFinished,
 )
 from atomic.models import parse_model_id
 
@@ -86,6 +87,10 @@ class Metrics:
             "atomic_breaker_state", "A model's circuit breaker: 0 closed, 0.5 half-open, 1 open.",
             ["model"], registry=r, multiprocess_mode="mostrecent",
         )  # fmt: skip
+        self.steps = Counter(
+            "atomic_workflow_steps", "Tries of workflow steps, by workflow, task and outcome.",
+            ["workflow", "task", "status"], registry=r,
+        )  # fmt: skip
         self.tokens = Histogram(
             "gen_ai_client_token_usage", "Tokens used per model call (GenAI conventions).",
             ["gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model",
@@ -125,6 +130,9 @@ class Metrics:
             self.pacing.labels(event.tenant, event.task_name).set(event.multiplier)
         elif isinstance(event, BreakerChanged):
             self.breaker.labels(event.model_id).set(_BREAKER.get(event.state, 0.0))
+        elif isinstance(event, StepFinished):
+            status = "failed" if event.error_code else "succeeded"
+            self.steps.labels(event.workflow, event.task_name, status).inc()
 
     def _count_run(self, tenant: str, task: str, model: str, status: str, cost: float) -> None:
         self.runs.labels(tenant, task, model, status).inc()

@@ -18,10 +18,19 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from atomic.events import AttemptFinished, AuctionCleared, Event, RunRefused, RunSettled
+from atomic.events import (
+    AttemptFinished,
+    AuctionCleared,
+    Event,
+    RunRefused,
+    RunSettled,
+    StepFinished,
+    StepStarted,
+)
 from atomic.models import parse_model_id
 
 if TYPE_CHECKING:
@@ -80,6 +89,7 @@ class Traces:
             capture_content = os.environ.get(CONTENT_VARIABLE, "").lower() in _TRUE
         self.capture_content = capture_content
         self._runs: dict[str, Span] = {}
+        self._steps: dict[tuple[str, int], tuple[Span, object]] = {}
 
     def trace_id(self, run_id: str) -> str | None:
         """The trace id of a run still in flight (for logs that name it)."""
@@ -102,6 +112,40 @@ class Traces:
             if running is not None:
                 running.set_attribute("atomic.cascade", len(event.record.cascade))
                 self._end_run(event.run, running)
+        elif isinstance(event, StepStarted):
+            self._start_step(event)
+        elif isinstance(event, StepFinished):
+            self._end_step(event)
+
+    def _start_step(self, event: StepStarted) -> None:
+        # The step's span is made current until it finishes, so the run it makes is its child
+        # (and the step a child of the workflow's or the request's span, if any).
+        span = self.tracer.start_span(
+            f"atomic.step {event.task_name}",
+            attributes={
+                "atomic.workflow": event.workflow,
+                "atomic.workflow_id": event.workflow_id,
+                "atomic.step": event.step,
+                "atomic.task": event.task_name,
+                "atomic.tenant": event.tenant,
+            },
+        )
+        token = otel_context.attach(trace.set_span_in_context(span))
+        self._steps[(event.workflow_id, event.step)] = (span, token)
+
+    def _end_step(self, event: StepFinished) -> None:
+        started = self._steps.pop((event.workflow_id, event.step), None)
+        if started is None:
+            return
+        span, token = started
+        otel_context.detach(token)  # type: ignore[arg-type]
+        if event.run_id:
+            span.set_attribute("atomic.run_id", event.run_id)
+        span.set_attribute("atomic.cost_usd", event.cost_usd)
+        if event.error_code:
+            span.set_attribute("error.type", event.error_code)
+            span.set_status(Status(StatusCode.ERROR, event.error_code))
+        span.end()
 
     def _start_run(self, run: RunRecord, record: AuctionRecord, auction_ms: float) -> Span:
         span = self.tracer.start_span(

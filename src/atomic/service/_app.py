@@ -19,10 +19,12 @@ from atomic.service import (
     _health,
     _metrics_router,
     _openai_router,
+    _workflows,
 )
 from atomic.service._idempotency import IdempotencyMiddleware
 from atomic.service._openai_serving import CHAT_TASK
 from atomic.service._problems import install_problem_handlers
+from atomic.service._workflows import open_workflows
 from atomic.settings import AtomicSettings
 from atomic.tasks import Task
 
@@ -39,8 +41,9 @@ def create_app(
     require_keys: bool | None = None,
     seed: int | None = None,
 ) -> FastAPI:
-    """Atomic's HTTP service: the REST API and the OpenAI-compatible endpoint under ``/v1``,
-    Prometheus metrics at ``/metrics`` and the live dashboard at ``/dashboard``.
+    """Atomic's HTTP service: the REST API (runs, tasks, workflows) and the OpenAI-compatible
+    endpoint under ``/v1``, Prometheus metrics at ``/metrics`` and the live dashboard at
+    ``/dashboard``. The settings' ``workflows`` run on their ``workflow_runner``.
 
     ``models`` and ``tasks`` are as in :meth:`Atomic.open`. With ``require_keys`` (default:
     the settings' ``service_keys``), every
@@ -71,7 +74,8 @@ def create_app(
 
             app.state.keys = KeyStore(atomic.store.engine)
         try:
-            yield
+            async with open_workflows(atomic) as app.state.workflows:
+                yield
         finally:
             await atomic.aclose()
 
@@ -86,6 +90,7 @@ def create_app(
     app.include_router(_health.router)
     app.include_router(_api_router.router)
     app.include_router(_openai_router.router)
+    app.include_router(_workflows.router)
     app.include_router(_metrics_router.router)
     app.include_router(_dashboard_router.router)
     app.include_router(_dashboard_page.router)

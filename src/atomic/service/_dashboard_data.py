@@ -65,7 +65,7 @@ class PanelRun:
 
 
 def _sentence(record: AuctionRecord) -> str:
-    from atomic.cli._explain import explain_sentence
+    from atomic.views._explain import explain_sentence
 
     return explain_sentence(record)
 

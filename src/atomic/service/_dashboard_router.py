@@ -17,6 +17,8 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from sse_starlette import EventSourceResponse
 
 from atomic._client import Atomic
+from atomic.exchange import Budget
+from atomic.exchange._whatif import objective_named
 from atomic.service._auth import principal
 from atomic.service._dashboard_data import (
     PanelRun,
@@ -130,7 +132,7 @@ def _explanation_text(record: Any) -> str:
     """The same content as ``atomic explain`` (its table and sentence), as plain text."""
     from rich.console import Console
 
-    from atomic.cli._explain import explain_view
+    from atomic.views._explain import explain_view
 
     console = Console(file=io.StringIO(), width=110, record=True, color_system=None)
     console.print(explain_view(record, width=110))
@@ -194,15 +196,16 @@ async def whatif(
     value: Annotated[float | None, Query(ge=0, allow_inf_nan=False)] = None,
     floor: Annotated[float, Query(ge=0, le=1, allow_inf_nan=False)] = 0.8,
     max_cost: Annotated[float | None, Query(ge=0, allow_inf_nan=False)] = None,
+    budget_usd: Annotated[float | None, Query(ge=0, allow_inf_nan=False)] = None,
+    budget_window_s: Annotated[float, Query(ge=1, allow_inf_nan=False)] = 86_400,
     window_s: Window = 7 * 86_400,
 ) -> dict[str, Any]:
-    from atomic.cli._whatif import _objective
-
     result = await atomic.what_if(
         task,
-        _objective(objective, value, floor, max_cost),
+        objective_named(objective, value, floor, max_cost),
         since=window_start(window_s),
         tenant=who.tenant,
+        budget=None if budget_usd is None else Budget(budget_usd, budget_window_s),
     )
     data: dict[str, Any] = json.loads(json.dumps(dataclasses.asdict(result), default=str))
     return data

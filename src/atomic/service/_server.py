@@ -57,6 +57,16 @@ async def decide_keys(settings: AtomicSettings, host: str, require_keys: bool | 
 
 def serve(settings: AtomicSettings, *, host: str, port: int, workers: int, keys: bool) -> None:
     """Run uvicorn; each worker builds its app from ``ATOMIC_*`` variables (set here)."""
+    if settings.workflows and settings.workflow_runner == "embedded" and workers > 1:
+        raise ConfigError(
+            f"the embedded workflow runner runs in one process, and {workers} workers were "
+            "asked for",
+            hint="serve workflows with --workers 1, or run them on Temporal "
+            "(ATOMIC_WORKFLOW_RUNNER=temporal and `atomic worker`)",
+            context={"workers": workers, "workflows": settings.workflows},
+        )
+    if settings.workflows:  # workers import them by name (the current folder is importable)
+        os.environ["ATOMIC_WORKFLOWS"] = ",".join(settings.workflows)
     os.environ["ATOMIC_SERVICE_KEYS"] = "1" if keys else "0"
     if settings.database_url:
         os.environ["ATOMIC_DATABASE_URL"] = settings.database_url

@@ -22,15 +22,21 @@ class LoggedAuction:
     """One run's auction as logged: the record, what the run cost, and its correctness if
     feedback or ground truth said (``None`` otherwise)."""
 
-    __slots__ = ("cost_usd", "record", "reward", "run_id")
+    __slots__ = ("cost_usd", "created_at", "record", "reward", "run_id")
 
     def __init__(
-        self, run_id: str, record: dict[str, Any], cost_usd: float, reward: float | None
+        self,
+        run_id: str,
+        record: dict[str, Any],
+        cost_usd: float,
+        reward: float | None,
+        created_at: datetime | None = None,
     ) -> None:
         self.run_id = run_id
         self.record = record
         self.cost_usd = cost_usd
         self.reward = reward
+        self.created_at = created_at
 
 
 class RunLedger:
@@ -99,7 +105,9 @@ class RunLedger:
         """The auctions of a task's finished runs (newest first), with each run's cost and
         counted correctness: the log an off-policy estimate reads."""
         statement = (
-            select(RunRow.id, AuctionRow.record, RunRow.cost_usd, OutcomeRow.reward)
+            select(
+                RunRow.id, AuctionRow.record, RunRow.cost_usd, OutcomeRow.reward, RunRow.created_at
+            )
             .join(AuctionRow, AuctionRow.run_id == RunRow.id)
             .outerjoin(OutcomeRow, OutcomeRow.run_id == RunRow.id)
             .where(
@@ -117,4 +125,4 @@ class RunLedger:
             self._sessions() as s,
         ):
             rows = (await s.execute(statement)).all()
-        return [LoggedAuction(r[0], r[1], float(r[2]), r[3]) for r in rows]
+        return [LoggedAuction(r[0], r[1], float(r[2]), r[3], r[4]) for r in rows]

@@ -21,6 +21,13 @@ from atomic.workflows._api import (
     workflow,
 )
 from atomic.workflows._direct import DirectRunner, execute_step
+from atomic.workflows._status import (
+    WorkflowNotFoundError,
+    WorkflowState,
+    WorkflowStatus,
+    WorkflowStepStatus,
+    load_workflows,
+)
 
 if TYPE_CHECKING:
     from atomic.workflows._embedded import EmbeddedRunner
@@ -39,9 +46,14 @@ __all__ = [
     "TemporalStepOptions",
     "TypedStep",
     "WorkflowDef",
+    "WorkflowNotFoundError",
+    "WorkflowState",
+    "WorkflowStatus",
+    "WorkflowStepStatus",
     "connect_temporal",
     "current_runner",
     "execute_step",
+    "load_workflows",
     "step",
     "temporal_dev_server",
     "use_runner",

@@ -57,6 +57,10 @@ class StepCall(BaseModel):
     models: list[str] | None = None
     max_cost_usd: float | None = None
     deadline_s: float | None = None
+    tenant: str | None = None
+    workflow: str | None = None
+    workflow_id: str | None = None
+    step: int | None = Field(default=None, ge=1, description="The step's position, from 1.")
 
 
 class StepResult(BaseModel):
@@ -79,7 +83,19 @@ class StepRunner(Protocol):
     async def step(self, call: StepCall) -> StepResult: ...
 
 
+@dataclass
+class _Place:
+    """The workflow run a step belongs to: its name, id, tenant, and steps so far. Replays
+    run the workflow's code from the top, so the count gives a step the same position."""
+
+    workflow: str | None = None
+    workflow_id: str | None = None
+    tenant: str | None = None
+    steps: int = 0
+
+
 _runner: ContextVar[StepRunner | None] = ContextVar("atomic_step_runner", default=None)
+_place: ContextVar[_Place | None] = ContextVar("atomic_workflow_place", default=None)
 
 
 def current_runner() -> StepRunner:
@@ -94,12 +110,22 @@ def current_runner() -> StepRunner:
 
 
 @contextmanager
-def use_runner(runner: StepRunner) -> Iterator[StepRunner]:
-    """Make ``runner`` the one :func:`step` uses in this context (runners call this)."""
+def use_runner(
+    runner: StepRunner,
+    *,
+    tenant: str | None = None,
+    workflow: str | None = None,
+    workflow_id: str | None = None,
+) -> Iterator[StepRunner]:
+    """Make ``runner`` the one :func:`step` uses in this context, for the run
+    ``workflow_id`` of ``workflow``, its steps acting as ``tenant`` (None: the settings'
+    tenant). Runners call this."""
     token = _runner.set(runner)
+    place_token = _place.set(_Place(workflow, workflow_id, tenant))
     try:
         yield runner
     finally:
+        _place.reset(place_token)
         _runner.reset(token)
 
 
@@ -140,6 +166,8 @@ async def step(
     runner = current_runner()
     resolved = runner.tasks.get(task) if isinstance(task, str) else task
     data = resolved.parse_input(task_input).model_dump(mode="json")
+    place = _place.get() or _Place()
+    place.steps += 1
     call = StepCall(
         task=resolved.name,
         input=data,
@@ -147,6 +175,10 @@ async def step(
         models=models,
         max_cost_usd=max_cost_usd,
         deadline_s=deadline_s,
+        tenant=place.tenant,
+        workflow=place.workflow,
+        workflow_id=place.workflow_id,
+        step=place.steps,
     )
     result = await runner.step(call)
     return TypedStep(output=resolved.schema.validate(result.output), result=result)

@@ -32,6 +32,7 @@ import pickle
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from dbos import DBOS, DBOSConfig, Serializer, SetWorkflowID, WorkflowHandleAsync
@@ -41,6 +42,12 @@ from sqlalchemy import make_url
 from atomic.errors import AtomicError, ConfigError, RateLimitError, WorkflowError
 from atomic.workflows._api import StepCall, StepResult, WorkflowDef, use_runner
 from atomic.workflows._direct import execute_step
+from atomic.workflows._status import (
+    WorkflowNotFoundError,
+    WorkflowState,
+    WorkflowStatus,
+    step_status,
+)
 
 if TYPE_CHECKING:
     from atomic._client import Atomic
@@ -55,6 +62,24 @@ _MAX_RETRY_DELAY_S = 60.0
 _POLL_S = 0.2  # how often result() looks for the outcome of a workflow run elsewhere
 
 _active: EmbeddedRunner | None = None
+
+# DBOS's workflow states, as Atomic names them for every runner.
+_STATES: dict[str, WorkflowState] = {
+    "SUCCESS": "succeeded",
+    "ERROR": "failed",
+    "MAX_RECOVERY_ATTEMPTS_EXCEEDED": "failed",
+    "CANCELLED": "cancelled",
+}
+
+
+def _moment(epoch_ms: int | None) -> datetime | None:
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC) if epoch_ms else None
+
+
+def _error_text(error: BaseException | Any) -> str:
+    if isinstance(error, AtomicError):
+        return f"{error.code}: {error}"
+    return f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else str(error)
 
 
 def system_database_url(database_url: str) -> str:
@@ -113,17 +138,21 @@ class _JournalSerializer(Serializer):
         return "atomic_pickle"
 
 
-async def _run_workflow(name: str, workflow_input: dict[str, Any]) -> Any:
-    """The one DBOS workflow: runs Atomic's workflow ``name`` under the open runner."""
+async def _run_workflow(
+    name: str, workflow_input: dict[str, Any], tenant: str | None = None
+) -> Any:
+    """The one DBOS workflow: runs Atomic's workflow ``name`` under the open runner, its
+    steps acting as ``tenant``."""
     if _active is None:
         raise WorkflowError("a workflow ran with no EmbeddedRunner open")
-    return await _active._execute(name, workflow_input)
+    return await _active._execute(name, workflow_input, tenant)
 
 
-_registered: Callable[[str, dict[str, Any]], Coroutine[Any, Any, Any]] | None = None
+_Workflow = Callable[[str, dict[str, Any], str | None], Coroutine[Any, Any, Any]]
+_registered: _Workflow | None = None
 
 
-def _dbos_workflow() -> Callable[[str, dict[str, Any]], Coroutine[Any, Any, Any]]:
+def _dbos_workflow() -> _Workflow:
     # Registered on first use rather than at import (no import-time side effects); DBOS's
     # registry outlives DBOS.destroy(), so once per process is enough.
     global _registered
@@ -245,7 +274,7 @@ class EmbeddedRunner:
 
     # The workflow side: what runs inside DBOS.
 
-    async def _execute(self, name: str, workflow_input: dict[str, Any]) -> Any:
+    async def _execute(self, name: str, workflow_input: dict[str, Any], tenant: str | None) -> Any:
         wf = self.workflows.get(name)
         if wf is None:
             raise WorkflowError(
@@ -257,7 +286,7 @@ class EmbeddedRunner:
         if task is not None:
             self._running.add(task)
         try:
-            with use_runner(self):
+            with use_runner(self, tenant=tenant, workflow=name, workflow_id=DBOS.workflow_id):
                 output = await wf(wf.parse_input(workflow_input))
         except AtomicError as error:
             error.context.setdefault("workflow", name)
@@ -308,12 +337,14 @@ class EmbeddedRunner:
         workflow_input: In | Mapping[str, Any],
         *,
         workflow_id: str | None = None,
+        tenant: str | None = None,
     ) -> Out:
-        """Run ``wf`` on ``workflow_input`` to completion and return its output.
+        """Run ``wf`` on ``workflow_input`` to completion and return its output; its steps
+        act as ``tenant`` (None: the settings' tenant).
 
         With a ``workflow_id`` that already ran, its journaled outcome is returned instead.
         """
-        handle = await self._start(wf, workflow_input, workflow_id)
+        handle = await self._start(wf, workflow_input, workflow_id, tenant)
         return self._output(wf, await handle.get_result(polling_interval_sec=_POLL_S))
 
     async def start(
@@ -322,9 +353,11 @@ class EmbeddedRunner:
         workflow_input: In | Mapping[str, Any],
         *,
         workflow_id: str | None = None,
+        tenant: str | None = None,
     ) -> str:
-        """Start ``wf`` in the background and return its workflow id (for :meth:`result`)."""
-        handle = await self._start(wf, workflow_input, workflow_id)
+        """Start ``wf`` in the background and return its workflow id (for :meth:`result` and
+        :meth:`describe`); its steps act as ``tenant`` (None: the settings' tenant)."""
+        handle = await self._start(wf, workflow_input, workflow_id, tenant)
         return handle.get_workflow_id()
 
     async def result(self, workflow_id: str, wf: WorkflowDef[In, Out]) -> Out:
@@ -341,12 +374,13 @@ class EmbeddedRunner:
         wf: WorkflowDef[In, Out],
         workflow_input: In | Mapping[str, Any],
         workflow_id: str | None,
+        tenant: str | None,
     ) -> WorkflowHandleAsync[Any]:
         self._check(wf)
         data = wf.parse_input(workflow_input).model_dump(mode="json")
         with SetWorkflowID(workflow_id) if workflow_id else nullcontext():
             handle: WorkflowHandleAsync[Any] = await DBOS.start_workflow_async(
-                _dbos_workflow(), wf.name, data
+                _dbos_workflow(), wf.name, data, tenant
             )
         if workflow_id:  # DBOS answers a known id with that run: make sure it ran ``wf``
             await self._check_run_of(workflow_id, wf)
@@ -382,6 +416,34 @@ class EmbeddedRunner:
                 hint="workflow ids are unique across workflows: pick another id",
                 context={"workflow_id": workflow_id, "workflow": wf.name, "ran": ran},
             )
+
+    async def describe(self, workflow_id: str) -> WorkflowStatus:
+        """A workflow run's state, steps and output or error, from the journal."""
+        status = await DBOS.get_workflow_status_async(workflow_id)
+        if status is None:
+            raise WorkflowNotFoundError(
+                f"no workflow has the id {workflow_id!r}",
+                hint="use the id that start() returned",
+                context={"workflow_id": workflow_id},
+            )
+        args = list(status.input["args"]) if status.input else []
+        steps = await DBOS.list_workflow_steps_async(workflow_id)
+        return WorkflowStatus(
+            workflow_id=workflow_id,
+            workflow=args[0] if status.name == _DBOS_WORKFLOW and args else status.name,
+            state=_STATES.get(status.status, "running"),
+            runner="embedded",
+            tenant=args[2] if len(args) > 2 else None,
+            created_at=_moment(status.created_at),
+            updated_at=_moment(status.updated_at),
+            input=args[1] if len(args) > 1 else None,
+            output=status.output,
+            error=None if status.error is None else _error_text(status.error),
+            steps=[
+                step_status(i, s["function_name"], s["output"], s["error"])
+                for i, s in enumerate(steps, start=1)
+            ],
+        )
 
     @staticmethod
     def _output(wf: WorkflowDef[Any, Out], value: Any) -> Out:

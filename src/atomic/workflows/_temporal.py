@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from pydantic import BaseModel, TypeAdapter
 from temporalio import activity
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError, FailureError, WorkflowAlreadyStartedError
@@ -39,6 +40,13 @@ from temporalio.worker import Worker
 from atomic.errors import AtomicError, ConfigError, RateLimitError, WorkflowError
 from atomic.workflows._api import StepCall, StepResult, WorkflowDef
 from atomic.workflows._direct import execute_step
+from atomic.workflows._status import (
+    WorkflowNotFoundError,
+    WorkflowState,
+    WorkflowStatus,
+    WorkflowStepStatus,
+    step_status,
+)
 from atomic.workflows._temporal_workflow import (
     STEP_ACTIVITY,
     WORKFLOW_TYPE,
@@ -63,6 +71,15 @@ __all__ = [
 
 In = TypeVar("In", bound=BaseModel)
 Out = TypeVar("Out")
+
+# Temporal's workflow states, as Atomic names them for every runner.
+_STATES: dict[str, WorkflowState] = {
+    "COMPLETED": "succeeded",
+    "FAILED": "failed",
+    "TIMED_OUT": "failed",
+    "TERMINATED": "cancelled",
+    "CANCELED": "cancelled",
+}
 
 
 async def connect_temporal(
@@ -236,13 +253,16 @@ class TemporalRunner:
         workflow_input: In | Mapping[str, Any],
         *,
         workflow_id: str | None = None,
+        tenant: str | None = None,
     ) -> str:
-        """Start ``wf`` on ``workflow_input`` and return its workflow id at once."""
+        """Start ``wf`` on ``workflow_input`` and return its workflow id at once; its steps
+        act as ``tenant`` (None: the worker's settings' tenant)."""
         data = wf.parse_input(workflow_input).model_dump(mode="json")
         workflow_id = workflow_id or f"{wf.name}-{uuid.uuid4().hex}"
+        args: list[Any] = [wf.name, data] if tenant is None else [wf.name, data, tenant]
         try:
             handle = await self.client.start_workflow(
-                WORKFLOW_TYPE, args=[wf.name, data], id=workflow_id, task_queue=self.task_queue
+                WORKFLOW_TYPE, args=args, id=workflow_id, task_queue=self.task_queue
             )
         except WorkflowAlreadyStartedError as exc:
             raise WorkflowError(
@@ -276,7 +296,71 @@ class TemporalRunner:
         workflow_input: In | Mapping[str, Any],
         *,
         workflow_id: str | None = None,
+        tenant: str | None = None,
     ) -> Out:
         """Run ``wf`` on ``workflow_input`` to completion and return its output."""
-        started = await self.start(wf, workflow_input, workflow_id=workflow_id)
+        started = await self.start(wf, workflow_input, workflow_id=workflow_id, tenant=tenant)
         return await self.result(started, wf)
+
+    async def describe(self, workflow_id: str) -> WorkflowStatus:
+        """A workflow run's state, steps and output or error, from its Temporal history."""
+        handle = self.client.get_workflow_handle(workflow_id)
+        try:
+            described = await handle.describe()
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise WorkflowError(
+                    f"Temporal could not describe workflow {workflow_id!r}: {exc}",
+                    hint="check the server address and namespace",
+                    context={"workflow_id": workflow_id},
+                ) from exc
+            raise WorkflowNotFoundError(
+                f"no workflow {workflow_id!r} in namespace {self.client.namespace!r}",
+                hint="use the id start() returned, on the same Temporal server and namespace",
+                context={"workflow_id": workflow_id},
+            ) from None
+        decode = self.client.data_converter.decode
+        args: list[Any] = []
+        steps: dict[int, WorkflowStepStatus] = {}
+        output: Any = None
+        error: str | None = None
+        async for event in handle.fetch_history_events():
+            kind = event.event_type
+            if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+                payloads = event.workflow_execution_started_event_attributes.input.payloads
+                args = list(await decode(payloads))
+            elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+                scheduled = event.activity_task_scheduled_event_attributes
+                call = (await decode(scheduled.input.payloads))[0]
+                task = call.get("task", "?") if isinstance(call, dict) else "?"
+                steps[event.event_id] = step_status(len(steps) + 1, task, None, None)
+            elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+                done = event.activity_task_completed_event_attributes
+                if (step := steps.get(done.scheduled_event_id)) is not None:
+                    result = (await decode(done.result.payloads))[0]
+                    steps[done.scheduled_event_id] = step_status(step.step, step.task, result, None)
+            elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED:
+                failed = event.activity_task_failed_event_attributes
+                if (step := steps.get(failed.scheduled_event_id)) is not None:
+                    steps[failed.scheduled_event_id] = step_status(
+                        step.step, step.task, None, failed.failure.message
+                    )
+            elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+                payloads = event.workflow_execution_completed_event_attributes.result.payloads
+                output = (await decode(payloads))[0] if payloads else None
+            elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
+                error = event.workflow_execution_failed_event_attributes.failure.message
+        status = described.status
+        return WorkflowStatus(
+            workflow_id=workflow_id,
+            workflow=str(args[0]) if args else described.workflow_type,
+            state=_STATES.get(status.name if status is not None else "", "running"),
+            runner="temporal",
+            tenant=args[2] if len(args) > 2 else None,
+            created_at=described.start_time,
+            updated_at=described.close_time,
+            input=args[1] if len(args) > 1 else None,
+            output=output,
+            error=error,
+            steps=list(steps.values()),
+        )

@@ -161,10 +161,13 @@ class _ActivityStepRunner:
 
 @workflow.defn(name=WORKFLOW_TYPE)
 class AtomicWorkflow:
-    """Runs the Atomic workflow named by the first argument on the JSON input."""
+    """Runs the Atomic workflow named by the first argument on the JSON input, its steps
+    acting as the tenant of the third (None: the worker's settings' tenant)."""
 
     @workflow.run
-    async def run(self, name: str, workflow_input: dict[str, Any]) -> Any:
+    async def run(
+        self, name: str, workflow_input: dict[str, Any], tenant: str | None = None
+    ) -> Any:
         stack = _hosted.get(name)
         if not stack:
             # A plain exception fails the workflow *task*, which Temporal retries: a worker
@@ -187,7 +190,9 @@ class AtomicWorkflow:
                 non_retryable=True,
             ) from exc
         try:
-            with use_runner(_ActivityStepRunner(host.tasks, host.options)):
+            runner = _ActivityStepRunner(host.tasks, host.options)
+            workflow_id = workflow.info().workflow_id
+            with use_runner(runner, tenant=tenant, workflow=name, workflow_id=workflow_id):
                 output = await definition(parsed)
         except AtomicError as exc:
             # Raised by the workflow's own deterministic code (a bad step input, an unknown

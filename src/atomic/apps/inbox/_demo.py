@@ -211,7 +211,7 @@ def _duration(ms: float) -> str:
 def _steps_table(report: InboxReport, width: int) -> tuple[RenderableType, int]:
     """Per step: winners, accuracy (never dropped), then runs, cost and latency while they
     fit; at 80 columns the secondary ones go first and the note says which."""
-    from atomic.cli._table import Column, fit_table
+    from atomic.views._table import Column, fit_table
 
     columns = [
         Column("step", primary=True),
@@ -259,7 +259,7 @@ def _facts_table(score: BatchScore) -> Table:
 
 def _print_report(console: Console, report: InboxReport, *, feedback: bool) -> None:
     score = report.score
-    from atomic.cli._table import print_fitted
+    from atomic.views._table import print_fitted
 
     print_fitted(console, _steps_table(report, console.width))
     if score.facts_scored:

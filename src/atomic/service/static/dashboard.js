@@ -206,13 +206,15 @@ async function whatIf(event) {
   const param = { utility: "value", min_cost: "floor", max_quality: "max_cost" }[objective];
   const query = new URLSearchParams({ task, objective, window_s: "604800" });
   if (number !== "") query.set(param, number);
+  const budget = $("#whatif-budget").value;
+  if (budget !== "") query.set("budget_usd", budget);
   const box = $("#whatif");
   try {
     const r = await api(`/v1/dashboard/whatif?${query}`);
     const estimate = (e, format) => (e && e.snips != null ? `${format(e.snips)} ± ${format(e.snips_stderr ?? 0)}` : "no agreeing run");
     box.replaceChildren(
       text("p", `On ${r.runs} logged runs (${r.judged} with feedback): logged correctness ${pct(r.logged_correctness)}, cost ${money(r.logged_cost_usd)} per call.`),
-      text("p", `Under ${objective}: correctness ${estimate(r.correctness, pct)}, cost ${estimate(r.cost, money)} per call; effective n ${r.cost ? r.cost.effective_n.toFixed(1) : "0"} of ${r.cost ? r.cost.n : 0}.`),
+      text("p", `Under ${objective}${budget !== "" ? ` with $${budget} a day` : ""}: correctness ${estimate(r.correctness, pct)}, cost ${estimate(r.cost, money)} per call; effective n ${r.cost ? r.cost.effective_n.toFixed(1) : "0"} of ${r.cost ? r.cost.n : 0}.`),
       errorBar(r.correctness),
     );
   } catch (error) {

@@ -1,4 +1,5 @@
-"""``atomic explain``: an auction as a table and one sentence in plain words."""
+"""An auction as a table and one sentence in plain words: ``atomic explain``, and the
+dashboard's explanation of a run, read the same."""
 
 from __future__ import annotations
 
@@ -9,13 +10,18 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ._render import format_cost
-from ._table import Column, fit_table
+from atomic.views._table import Column, fit_table
 
 if TYPE_CHECKING:
     from atomic.exchange import AuctionRecord
 
-__all__ = ["explain_sentence", "explain_view"]
+__all__ = ["explain_sentence", "explain_view", "format_cost"]
+
+
+def format_cost(usd: float) -> str:
+    if usd == 0:
+        return "$0"
+    return f"${usd:.6f}" if usd < 0.01 else f"${usd:.4f}"
 
 
 def explain_sentence(record: AuctionRecord) -> str:
