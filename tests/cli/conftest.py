@@ -1,10 +1,33 @@
 """Fixtures of the CLI tests."""
 
+import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
+
+
+@pytest.fixture(autouse=True)
+def _library_loggers_restored() -> Iterator[None]:
+    """Commands run in this process route the libraries' logs (to a file, or to stderr at
+    INFO with -v): put the loggers back after each test, so no later test pays for them."""
+    from atomic.cli._logging import LIBRARY_LOGGERS
+
+    loggers = [logging.getLogger(name) for name in LIBRARY_LOGGERS]
+    saved = [(lg, list(lg.handlers), lg.level, lg.propagate) for lg in loggers]
+    yield
+    for logger, handlers, level, propagate in saved:
+        for handler in list(logger.handlers):
+            if handler not in handlers:
+                logger.removeHandler(handler)
+                handler.close()
+        for handler in handlers:
+            if handler not in logger.handlers:
+                logger.addHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 @pytest.fixture(scope="session")

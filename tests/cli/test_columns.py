@@ -240,7 +240,10 @@ def test_engine_logs_go_to_the_log_file_unless_verbose(
     assert isinstance(handler, logging.StreamHandler)
     assert not isinstance(handler, logging.FileHandler)
     assert logging.getLogger("dbos").level == logging.INFO
+    # Not every SQL statement, though: SQLAlchemy's engine logs each one at INFO.
+    assert not logging.getLogger("sqlalchemy.engine").isEnabledFor(logging.INFO)
     cli.invoke(app, ["tasks"])  # back to the file, as the next command would be
+    assert logging.getLogger("dbos").level == logging.NOTSET
 
 
 def test_a_usage_error_under_json_is_json(

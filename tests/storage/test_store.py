@@ -373,7 +373,7 @@ def test_migration_scripts_are_found_inside_the_package() -> None:
     assert MIGRATIONS_DIR.parent.name == "storage"
     assert (MIGRATIONS_DIR / "env.py").is_file()
     assert (MIGRATIONS_DIR / "script.py.mako").is_file()
-    assert head_revision() == HEAD_REVISION == "0006"
+    assert head_revision() == HEAD_REVISION == "0007"
 
 
 async def test_without_migrating_an_empty_database_says_how_to_fix_it(store_url: str) -> None:

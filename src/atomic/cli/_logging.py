@@ -65,6 +65,7 @@ def route_library_logs(verbose: bool) -> Path | None:
             old.close()
         logger.addHandler(handler)
         logger.propagate = False
-        if verbose:
-            logger.setLevel(logging.INFO)
+        # Verbose shows the libraries' INFO, but not every SQL statement SQLAlchemy echoes.
+        quiet = name == "sqlalchemy" or not verbose
+        logger.setLevel(logging.NOTSET if quiet else logging.INFO)
     return path

@@ -2,8 +2,8 @@
 
 A key may be an admin key (it may act as any tenant with ``X-Atomic-Tenant``), carry a budget in
 USD (every run's cost is charged to it; a spent key gets 403, and a run's cost cap is what is
-left) and a rate limit per minute (429 with ``Retry-After``). Rate limits are counted per
-process: with N workers a key gets up to N times its rate.
+left) and a rate limit per minute (429 with ``Retry-After``). Rate limits are counted in the
+database, so every worker process of the service shares them.
 """
 
 from __future__ import annotations
@@ -11,17 +11,17 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from collections import deque
 from datetime import datetime
 
 from pydantic import BaseModel
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from atomic.service._deps import Principal
 from atomic.service._problems import ServiceError
 from atomic.storage import utcnow
-from atomic.storage._tables import ApiKeyRow
+from atomic.storage._tables import ApiKeyRow, RateWindowRow
 
 __all__ = ["ApiKey", "KeyStore", "NewKey", "hash_secret"]
 
@@ -64,20 +64,55 @@ def _unauthorized(message: str) -> ServiceError:
 
 
 class _Window:
-    """Calls in the last minute, per key."""
+    """Requests per key per minute, counted in the ``rate_windows`` table by every worker.
 
-    def __init__(self) -> None:
-        self._calls: dict[str, deque[float]] = {}
+    A sliding minute, estimated from two fixed ones: the current minute's count plus the
+    previous minute's, weighted by how much of it the sliding minute still covers. A request is
+    counted when it is admitted; one over the limit is refused uncounted.
+    """
 
-    def admit(self, key_id: str, per_minute: int) -> float | None:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def admit(self, key_id: str, per_minute: int) -> float | None:
         """None if the call may go now, else the seconds until it may."""
-        now = time.monotonic()
-        calls = self._calls.setdefault(key_id, deque())
-        while calls and calls[0] <= now - 60:
-            calls.popleft()
-        if len(calls) >= per_minute:
-            return calls[0] + 60 - now
-        calls.append(now)
+        now = time.time()
+        window, into = divmod(now, 60.0)
+        current, previous = int(window), int(window) - 1
+        dialect = self._engine.dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        async with self._engine.begin() as connection:
+            rows = dict(
+                (
+                    await connection.execute(
+                        select(RateWindowRow.window, RateWindowRow.requests).where(
+                            RateWindowRow.key_id == key_id,
+                            RateWindowRow.window.in_([current, previous]),
+                        )
+                    )
+                ).all()
+            )
+            weight = 1.0 - into / 60.0
+            estimate = rows.get(current, 0) + rows.get(previous, 0) * weight
+            if estimate + 1 > per_minute:
+                earlier = rows.get(previous, 0)
+                if earlier and rows.get(current, 0) + 1 <= per_minute:
+                    # The previous minute's share fades: wait until it has faded enough.
+                    needed = (estimate + 1 - per_minute) / earlier * 60.0
+                    return max(min(needed, 60.0 - into), 1.0)
+                return 60.0 - into
+            statement = insert(RateWindowRow).values(key_id=key_id, window=current, requests=1)
+            await connection.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["key_id", "window"],
+                    set_={"requests": RateWindowRow.requests + 1},
+                )
+            )
+            await connection.execute(
+                delete(RateWindowRow).where(
+                    RateWindowRow.key_id == key_id, RateWindowRow.window < previous
+                )
+            )
         return None
 
 
@@ -86,7 +121,7 @@ class KeyStore:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._window = _Window()
+        self._window = _Window(engine)
 
     async def create(
         self,
@@ -177,7 +212,7 @@ class KeyStore:
                 )
             tenant = acting_as
         if key.rate_per_minute is not None:
-            wait = self._window.admit(key.id, key.rate_per_minute)
+            wait = await self._window.admit(key.id, key.rate_per_minute)
             if wait is not None:
                 raise ServiceError(
                     429,

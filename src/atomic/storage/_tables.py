@@ -26,6 +26,7 @@ __all__ = [
     "LearnerStateRow",
     "MemoryRow",
     "OutcomeRow",
+    "RateWindowRow",
     "RunRow",
     "UTCDateTime",
     "json_type",
@@ -280,6 +281,17 @@ class ApiKeyRow(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     __table_args__ = (sa.Index("ix_api_keys_tenant", "tenant"),)
+
+
+class RateWindowRow(Base):
+    """Requests one API key made in one minute (``window``: minutes since the Unix epoch),
+    counted here so that every worker process of the service shares the key's rate limit."""
+
+    __tablename__ = "rate_windows"
+
+    key_id: Mapped[str] = mapped_column(sa.String(), primary_key=True)
+    window: Mapped[int] = mapped_column(sa.BigInteger(), primary_key=True)
+    requests: Mapped[int] = mapped_column(sa.Integer(), nullable=False)
 
 
 class IdempotencyRow(Base):
