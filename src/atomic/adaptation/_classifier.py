@@ -154,23 +154,23 @@ def _rebuilt(
     return _Features(parts, encoder, weight), model
 
 
-def _encoder_name(encoder: SyncEncoder | None) -> str:
-    return "none (TF-IDF alone)" if encoder is None else repr(encoder.name)
+def _described(encoder_name: str | None) -> str:
+    return "none (TF-IDF alone)" if encoder_name is None else repr(encoder_name)
 
 
 def _check_encoder(saved: SavedClassifier, encoder: SyncEncoder | None) -> None:
     """Refuse a classifier trained on other features than ``encoder`` gives: its weights
     would be read against the wrong columns."""
     trained_with = saved.encoder.name if saved.encoder is not None else None
-    if trained_with == (encoder.name if encoder is not None else None):
+    using = encoder.name if encoder is not None else None
+    if trained_with == using:
         return
     raise StorageError(
-        f"a saved classifier was trained with encoder "
-        f"{'none (TF-IDF alone)' if trained_with is None else repr(trained_with)}, "
-        f"but this process uses {_encoder_name(encoder)}",
+        f"a saved classifier was trained with encoder {_described(trained_with)}, "
+        f"but this process uses {_described(using)}",
         hint="it is retrained from memory with this encoder; set ATOMIC_ENCODER as the "
         "process that trained it did to use the saved one instead",
-        context={"trained_with": trained_with, "encoder": encoder.name if encoder else None},
+        context={"trained_with": trained_with, "encoder": using},
     )
 
 
