@@ -119,6 +119,21 @@ class AtomicSettings(BaseSettings):
     classifier_min_examples: int = Field(
         default=20, ge=2, description="Verified examples before a task's classifier trains."
     )
+    encoder: str = Field(
+        default="auto",
+        pattern=r"^(auto|local|none|openai:.+)$",
+        description="Sentence encoder of learned classifiers and retrieval: `local` "
+        "(all-MiniLM-L6-v2, the `encoder` extra), `openai:<model>` (at `encoder_url`), "
+        "`none` (TF-IDF alone), or `auto` (`local` when installed, else `none`).",
+    )
+    encoder_url: str | None = Field(
+        default=None,
+        description="OpenAI-compatible endpoint serving /embeddings for `openai:<model>` "
+        "(e.g. http://127.0.0.1:8080/v1); default: `openai_base_url`.",
+    )
+    encoder_cache: int = Field(
+        default=10_000, ge=0, description="Embeddings kept in memory, by the text's sha256."
+    )
     state_refresh_s: float = Field(
         default=2.0,
         ge=0,

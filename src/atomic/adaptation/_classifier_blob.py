@@ -4,8 +4,10 @@ Pickle (and joblib, which is pickle) runs code when it is loaded, and the blob l
 database that many processes read: whoever can write a row could run code in every worker.
 So the blob holds only numbers and strings: each TF-IDF part's vocabulary and IDF weights,
 the logistic regression's classes, coefficients and intercepts, and a JSON header with the
-parameters the parts were built with. It is read with ``allow_pickle=False``, which refuses
-object arrays outright, and every array is checked for its expected type and shape.
+parameters the parts were built with and the sentence encoder whose embedding fills the last
+columns, if any (by name: the vectors are recomputed, never stored). It is read with
+``allow_pickle=False``, which refuses object arrays outright, and every array is checked for
+its expected type and shape.
 
 Strings are stored as one UTF-8 byte array and the offsets between them: compact, and a
 ``<U`` array would pad every term to the longest.
@@ -25,7 +27,7 @@ import numpy.typing as npt
 
 from atomic.errors import StorageError
 
-__all__ = ["FORMAT", "FeaturePart", "SavedClassifier", "read_blob", "write_blob"]
+__all__ = ["FORMAT", "EncoderUsed", "FeaturePart", "SavedClassifier", "read_blob", "write_blob"]
 
 FORMAT = "atomic-classifier/1"
 
@@ -43,6 +45,16 @@ class FeaturePart:
 
 
 @dataclass(frozen=True)
+class EncoderUsed:
+    """The sentence encoder a classifier was trained with: its embedding, times ``weight``,
+    fills the ``dim`` columns after the TF-IDF parts."""
+
+    name: str
+    dim: int
+    weight: float
+
+
+@dataclass(frozen=True)
 class SavedClassifier:
     """What a trained :class:`~atomic.adaptation.TextClassifier` needs to predict again."""
 
@@ -51,6 +63,7 @@ class SavedClassifier:
     coef: npt.NDArray[np.float64]
     intercept: npt.NDArray[np.float64]
     model_params: dict[str, Any]
+    encoder: EncoderUsed | None = None
 
 
 def _strings_to_arrays(strings: list[str]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
@@ -85,6 +98,8 @@ def write_blob(saved: SavedClassifier) -> bytes:
         "parts": [{"name": p.name, "params": _plain(p.params)} for p in saved.parts],
         "model_params": _plain(saved.model_params),
     }
+    if saved.encoder is not None:
+        header["encoder"] = _plain(vars(saved.encoder))
     arrays: dict[str, npt.NDArray[Any]] = {
         "header": np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
         "coef": np.ascontiguousarray(saved.coef, dtype=np.float64),
@@ -133,6 +148,15 @@ def _strings(npz: Any, name: str) -> list[str]:
         raise _rejected(f"its {name!r} strings are not UTF-8") from None
 
 
+def _encoder(spec: Any) -> EncoderUsed | None:
+    if spec is None:  # TF-IDF alone, and every blob written before encoders
+        return None
+    used = EncoderUsed(str(spec["name"]), int(spec["dim"]), float(spec["weight"]))
+    if used.dim <= 0:
+        raise ValueError(f"encoder dimension {used.dim}")
+    return used
+
+
 def read_blob(blob: bytes) -> SavedClassifier:
     """Parse a blob :func:`write_blob` wrote; anything else raises a :class:`StorageError`."""
     try:
@@ -150,6 +174,7 @@ def read_blob(blob: bytes) -> SavedClassifier:
         try:
             specs = [(str(s["name"]), dict(s["params"])) for s in header["parts"]]
             model_params = dict(header["model_params"])
+            encoder = _encoder(header.get("encoder"))
         except (KeyError, TypeError, ValueError):
             raise _rejected("its header does not describe the classifier's parts") from None
         parts = [
@@ -167,8 +192,9 @@ def read_blob(blob: bytes) -> SavedClassifier:
             coef=_array(npz, "coef", np.float64, 2),
             intercept=_array(npz, "intercept", np.float64, 1),
             model_params=_plain(model_params),
+            encoder=encoder,
         )
-    width = sum(len(p.terms) for p in parts)
+    width = sum(len(p.terms) for p in parts) + (encoder.dim if encoder else 0)
     if any(len(p.terms) != len(p.idf) for p in parts) or saved.coef.shape[1] != width:
         raise _rejected("its vocabularies, weights and coefficients disagree in size")
     if saved.coef.shape[0] != len(saved.intercept):

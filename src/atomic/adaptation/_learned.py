@@ -1,4 +1,9 @@
-"""A label task's learned classifier, registered as a model that bids like any other."""
+"""A label task's learned classifier, registered as a model that bids like any other.
+
+With an encoder, the classifier embeds the input when it first predicts it: in a bid that is on
+the caller's thread (a bid is synchronous), and the embedding is then cached, so the answer
+that follows reads it back; an answer to an input not bid on embeds it in a worker thread.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from atomic.adaptation._text import text_of
+from atomic.encoders import CachedEncoder
 from atomic.errors import InvalidRequestError
 from atomic.models import (
     Assessment,
@@ -69,12 +75,13 @@ class LearnedModel(Model):
         if classifier is None or prediction is None:
             return None
         calibrated = "calibrated on" if classifier.evidence >= 30 else "raw, with"
+        features = "TF-IDF" if classifier.encoder is None else f"TF-IDF + {classifier.encoder.name}"
         return Assessment(
             p_success=prediction.confidence,
             evidence=classifier.evidence,
             source=(
                 f"own confidence ({calibrated} {classifier.evidence} held-out judgements; "
-                f"classifier v{classifier.version})"
+                f"classifier v{classifier.version} on {features})"
             ),
         )
 
@@ -89,7 +96,11 @@ class LearnedModel(Model):
                 model_id=self.id,
                 context={"tenant": tenant},
             )
-        prediction = classifier.predict(text_of(request.task_input))
+        text = text_of(request.task_input)
+        if isinstance(classifier.encoder, CachedEncoder) and classifier.trained:
+            # Off the event loop: predict() below then finds the embedding in the cache.
+            await classifier.encoder.encode([text])
+        prediction = classifier.predict(text)
         if prediction is None:
             raise InvalidRequestError(
                 f"{self.id} is not trained yet for tenant {tenant!r}",

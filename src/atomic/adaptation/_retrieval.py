@@ -1,5 +1,12 @@
-"""Lexical retrieval over a task's memory: TF-IDF cosine on hashed word 1–2-grams and
-character 3–5-grams.
+"""Retrieval over a task's memory: TF-IDF cosine on hashed word 1–2-grams and character
+3–5-grams, mixed with the cosine of a sentence encoder's embeddings when there is one.
+
+With the local encoder (all-MiniLM-L6-v2) the query's intent is among the 4 nearest of 300
+Banking77 test queries 94 % / 96 % of the time (10 / 40 examples per intent) against 84 % /
+89 % for TF-IDF alone on the same queries. The mix (0.3 TF-IDF, 0.7 embedding) and the
+embedding alone are within a point of each other (94 / 93 % at 10 per intent, 96 / 97 % at
+40); the mix is kept because it also scores the exact terms (codes, names) that a sentence
+encoder blurs. Without an encoder, TF-IDF alone:
 
 On Banking77 (``benchmarks/retrieval.py``, 300 test queries against 10 or 40 train examples
 per intent) word and character n-grams together put the query's intent among the 4 nearest
@@ -25,9 +32,14 @@ import numpy as np
 if TYPE_CHECKING:
     import scipy.sparse as sp
 
-__all__ = ["Analyzer", "LexicalIndex"]
+    from atomic.encoders import SyncEncoder
+
+__all__ = ["EMBEDDING_WEIGHT", "Analyzer", "LexicalIndex"]
 
 Analyzer = Literal["word", "char_wb", "word+char"]
+EMBEDDING_WEIGHT = 0.7
+"""The embedding's share of a row's score when the index has an encoder (measured best on
+Banking77, ``benchmarks/encoders.py``)."""
 
 
 class LexicalIndex:
@@ -40,9 +52,24 @@ class LexicalIndex:
     ['a']
     """
 
-    def __init__(self, analyzer: Analyzer = "word+char", n_features: int = 2**18) -> None:
+    def __init__(
+        self,
+        analyzer: Analyzer = "word+char",
+        n_features: int = 2**18,
+        *,
+        encoder: SyncEncoder | None = None,
+        encoder_weight: float = EMBEDDING_WEIGHT,
+    ) -> None:
         self.analyzer = analyzer
         self.n_features = n_features
+        self.encoder = encoder
+        """With an encoder, a row's score is ``(1 - encoder_weight)`` × its TF-IDF cosine
+        plus ``encoder_weight`` × its embedding cosine."""
+        self.encoder_weight = encoder_weight
+        # Each row's text and, once searched with an encoder, its embedding (a prefix of the
+        # rows: those added since are embedded in one batch at the next search).
+        self._texts: list[str] = []
+        self._embedded: np.ndarray | None = None
         self._vectorizers: list[Any] | None = None
         # Rows are weighted and stacked once, then appended to; a replaced or removed row is
         # only marked dead. Document frequencies are recounted, and every row reweighted, when
@@ -111,6 +138,7 @@ class LexicalIndex:
             self._waiting.append(len(self._ids))
             self._ids.append(item_id)
             self._counts_rows.append(text)
+            self._texts.append(text)
 
     def _vectorise(self) -> None:
         """Replace the texts added since the last search by their counts, in one batch
@@ -128,7 +156,7 @@ class LexicalIndex:
 
     def clear(self) -> None:
         self._counts_rows, self._ids, self._where, self._dead = [], [], {}, set()
-        self._waiting = []
+        self._waiting, self._texts, self._embedded = [], [], None
         self._weighted, self._pending, self._idf, self._weighed_at = None, [], None, 0
 
     def _reweigh(self) -> None:
@@ -138,6 +166,9 @@ class LexicalIndex:
         keep = [p for p in range(len(self._ids)) if p not in self._dead]
         self._counts_rows = [self._counts_rows[p] for p in keep]
         self._ids = [self._ids[p] for p in keep]
+        self._texts = [self._texts[p] for p in keep]
+        if self._embedded is not None:
+            self._embedded = self._embedded[[p for p in keep if p < len(self._embedded)]]
         self._where = {item_id: p for p, item_id in enumerate(self._ids)}
         self._dead, self._pending = set(), []
         counts = sp.vstack(self._counts_rows, format="csr")
@@ -169,6 +200,10 @@ class LexicalIndex:
         matrix = self._matrix()
         query = _normalise(self._counts([text]).multiply(self._idf).tocsr())
         scores = (matrix @ query.T).toarray().ravel()
+        if self.encoder is not None:
+            embedded = self._embeddings(self.encoder)
+            similar = embedded @ self.encoder.encode_sync([text])[0]
+            scores = (1 - self.encoder_weight) * scores + self.encoder_weight * similar
         if self._dead:
             scores[list(self._dead)] = -1.0
         k = min(k, len(self._where))
@@ -176,6 +211,15 @@ class LexicalIndex:
         # Ties go to the later example: the newest of equally similar demonstrations.
         order = sorted(top, key=lambda j: (-scores[j], -j))
         return [(self._ids[j], float(scores[j])) for j in order]
+
+    def _embeddings(self, encoder: SyncEncoder) -> np.ndarray:
+        """Every row's embedding, the rows added since the last search embedded in one batch."""
+        done = 0 if self._embedded is None else len(self._embedded)
+        if done < len(self._texts):
+            new = encoder.encode_sync(self._texts[done:])
+            self._embedded = new if self._embedded is None else np.vstack([self._embedded, new])
+        assert self._embedded is not None
+        return self._embedded
 
 
 def _normalise(matrix: sp.csr_matrix) -> sp.csr_matrix:
