@@ -95,7 +95,6 @@ class Atomic:
         """
         settings = settings or load_settings()
         registry = ModelRegistry(models) if models is not None else default_registry(settings)
-        release_offline = _go_offline(settings) if settings.offline else None
         if settings.offline:
             registry = _local_only(registry)
         catalog = TaskCatalog(BUILTIN_TASKS if settings.builtin_tasks else ())
@@ -104,6 +103,7 @@ class Atomic:
         for task in tasks or ():
             catalog.add(task)
         policies = _declared_policies(settings, catalog)
+        release_offline = _go_offline(settings) if settings.offline else None
         try:
             store = await Store.open(settings.resolved_database_url())
         except BaseException:
@@ -339,16 +339,15 @@ def _go_offline(settings: AtomicSettings) -> Callable[[], None]:
     too (libpq opens its sockets in C, where the guard cannot see them)."""
     from sqlalchemy.engine import make_url
 
+    release = enforce_offline()
     url = make_url(settings.resolved_database_url())
     if url.get_backend_name() == "postgresql" and url.host:
-        release = enforce_offline()
         try:
             check_offline_address(url.host, url.port, what="the database at")
         except BaseException:
             release()
             raise
-        return release
-    return enforce_offline()
+    return release
 
 
 def _local_only(registry: ModelRegistry) -> ModelRegistry:

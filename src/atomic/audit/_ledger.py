@@ -35,7 +35,9 @@ __all__ = ["EgressLedger", "EgressNotRecordedError", "entries_json"]
 _PG_LOCK_KEY = 0x61746F6D6963_01
 """The advisory lock of the chain's head ("atomic" in ASCII, then 01)."""
 
-_OUTSIDE_A_RUN = "no task policy applies: the model was called directly, outside a run"
+_OUTSIDE_A_RUN = (
+    "no task policy known: the request was made outside Atomic.run (the model called directly)"
+)
 
 
 class EgressNotRecordedError(StorageError):

@@ -39,8 +39,8 @@ class RunScope:
     def rule(self, residency: str) -> str:
         """The rule that let data go to a model of ``residency``, in words."""
         return (
-            f"task {self.task_name!r} is {self.sensitivity}: "
-            f"{self.sensitivity} data may go to {', '.join(self.allowed)} models"
+            f"task {self.task_name!r} is {self.sensitivity}, and {self.sensitivity} data may go "
+            f"to {', '.join(self.allowed)} models: {residency} is allowed"
         )
 
 
