@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping, Sequence
+import logging
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
+from atomic._net import check_offline_address, enforce_offline
 from atomic.adaptation import Adaptation, AdaptationStatus, FeedbackKind, ModelEstimate
+from atomic.audit import EgressLedger, egress_scope, note_run
 from atomic.config import load_config
 from atomic.errors import ConfigError
 from atomic.exchange import AuctionRecord, Budget, Exchange, Objective, Result
 from atomic.exchange._whatif import WhatIf, what_if
-from atomic.models import Model
+from atomic.models import Model, Residency
 from atomic.models._registry import ModelRegistry, default_registry
 from atomic.settings import AtomicSettings, load_settings
 from atomic.storage import FeedbackRecord, RunRecord, Store
@@ -28,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["Atomic"]
 
 Out = TypeVar("Out")
+log = logging.getLogger("atomic")
 
 
 class Atomic:
@@ -58,7 +63,13 @@ class Atomic:
             if learned.id not in registry:
                 registry.add(learned)
         self.exchange = Exchange(registry, store, settings, adaptation=self.adaptation, seed=seed)
+        self.egress = EgressLedger(store.engine, tenant=settings.tenant)
+        """Every request of task data to a non-local model, recorded before it is sent."""
+        _attach_ledger(registry, self.egress)
+        # After the store's own subscriber: the run is written before its id is noted.
+        self.exchange.events.subscribe(note_run, durable=True)
         self._tracing = _observe(self.exchange)
+        self._release_offline: Callable[[], None] | None = None
 
     @classmethod
     async def open(
@@ -78,17 +89,29 @@ class Atomic:
         each label task gets a ``learned:<task>`` model (unless ``ATOMIC_LEARNED_MODELS=0``).
         ``restore=False`` skips restoring them: for reading the store (listing runs, say),
         which needs neither.
+
+        With ``settings.offline`` (``ATOMIC_OFFLINE=1``), only ``local`` models are registered
+        and, until :meth:`aclose`, the process may open no connection but to loopback.
         """
         settings = settings or load_settings()
         registry = ModelRegistry(models) if models is not None else default_registry(settings)
+        if settings.offline:
+            registry = _local_only(registry)
         catalog = TaskCatalog(BUILTIN_TASKS if settings.builtin_tasks else ())
         for module in settings.task_modules:
             catalog.add_module(module)
         for task in tasks or ():
             catalog.add(task)
         policies = _declared_policies(settings, catalog)
-        store = await Store.open(settings.resolved_database_url())
+        release_offline = _go_offline(settings) if settings.offline else None
+        try:
+            store = await Store.open(settings.resolved_database_url())
+        except BaseException:
+            if release_offline is not None:
+                release_offline()
+            raise
         atomic = cls(settings, registry, catalog, store, seed=seed)
+        atomic._release_offline = release_offline
         for name, (policy, budget) in policies.items():
             atomic.exchange.configure(name, policy, budget=budget)
         if restore:
@@ -114,17 +137,18 @@ class Atomic:
         See :meth:`atomic.exchange.Exchange.run` for the arguments.
         """
         resolved = self.tasks.get(task) if isinstance(task, str) else task
-        return await self.exchange.run(
-            resolved,
-            task_input,
-            model=model,
-            models=models,
-            exclude=exclude,
-            objective=objective,
-            max_cost_usd=max_cost_usd,
-            deadline_s=deadline_s,
-            tenant=tenant,
-        )
+        with egress_scope(resolved, tenant or self.settings.tenant):
+            return await self.exchange.run(
+                resolved,
+                task_input,
+                model=model,
+                models=models,
+                exclude=exclude,
+                objective=objective,
+                max_cost_usd=max_cost_usd,
+                deadline_s=deadline_s,
+                tenant=tenant,
+            )
 
     async def record_feedback(
         self,
@@ -270,6 +294,9 @@ class Atomic:
             self._tracing.force_flush()
         await self.registry.aclose()
         await self.store.close()
+        if self._release_offline is not None:
+            self._release_offline()
+            self._release_offline = None
 
     async def __aenter__(self) -> Atomic:
         return self
@@ -294,6 +321,49 @@ def _observe(exchange: Exchange) -> TracerProvider | None:
     if traces is not None:
         exchange.events.subscribe(traces)
     return provider
+
+
+def _attach_ledger(registry: ModelRegistry, ledger: EgressLedger) -> None:
+    """Give every OpenAI-compatible model the ledger (it records only non-local egress)."""
+    # By module: a process that built no such model has not imported httpx, nor should it.
+    openai = sys.modules.get("atomic.models._openai")
+    if openai is None:
+        return
+    for model in registry:
+        if isinstance(model, openai.OpenAICompatModel) and model.egress is None:
+            model.egress = ledger
+
+
+def _go_offline(settings: AtomicSettings) -> Callable[[], None]:
+    """Refuse non-loopback connections from now on; the database must be on this machine
+    too (libpq opens its sockets in C, where the guard cannot see them)."""
+    from sqlalchemy.engine import make_url
+
+    release = enforce_offline()
+    url = make_url(settings.resolved_database_url())
+    if url.get_backend_name() == "postgresql" and url.host:
+        try:
+            check_offline_address(url.host, url.port, what="the database at")
+        except BaseException:
+            release()
+            raise
+    return release
+
+
+def _local_only(registry: ModelRegistry) -> ModelRegistry:
+    """Offline, only ``local`` models may run: the others are not registered, each logged."""
+    kept = ModelRegistry()
+    for model in registry:
+        if model.card.residency is Residency.LOCAL:
+            kept.add(model)
+        else:
+            log.warning(
+                "offline mode (ATOMIC_OFFLINE=1): model %s is %s, not local, and is not "
+                "registered; unset ATOMIC_OFFLINE to use it",
+                model.id,
+                model.card.residency.value,
+            )
+    return kept
 
 
 def _declared_policies(settings: AtomicSettings, catalog: TaskCatalog) -> dict[str, Any]:

@@ -153,6 +153,15 @@ class AtomicSettings(BaseSettings):
     builtin_tasks: bool = Field(
         default=True, description="Register the built-in demo tasks (sentiment, banking77-intent…)."
     )
+    offline: bool = Field(
+        default=False,
+        description="Offline mode: only `local` models are registered, and any connection "
+        "this process opens to anything but loopback or a Unix socket fails.",
+    )
+    audit_key: SecretStr | None = Field(
+        default=None,
+        description="Secret that signs egress-ledger exports (HMAC-SHA256, `atomic audit export`).",
+    )
 
     @classmethod
     def settings_customise_sources(

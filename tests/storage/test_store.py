@@ -333,6 +333,8 @@ async def test_migration_creates_exactly_the_declared_tables(store: Store) -> No
         "api_keys",
         "idempotency_keys",
         "classifiers",
+        "rate_windows",
+        "egress_ledger",
         "atomic_alembic_version",
     }
     assert indexes == {"ix_runs_tenant_created_at", "ix_runs_task_name", "ix_runs_status"}
@@ -373,7 +375,7 @@ def test_migration_scripts_are_found_inside_the_package() -> None:
     assert MIGRATIONS_DIR.parent.name == "storage"
     assert (MIGRATIONS_DIR / "env.py").is_file()
     assert (MIGRATIONS_DIR / "script.py.mako").is_file()
-    assert head_revision() == HEAD_REVISION == "0007"
+    assert head_revision() == HEAD_REVISION == "0008"
 
 
 async def test_without_migrating_an_empty_database_says_how_to_fix_it(store_url: str) -> None:

@@ -17,6 +17,7 @@ from atomic.views._table import print_fitted
 
 from . import _render
 from ._adapt import feedback, task_app
+from ._audit import audit_app
 from ._bench import bench_app
 from ._config_cli import config_app, init
 from ._demo import demo
@@ -448,6 +449,7 @@ app.command("init")(init)
 app.add_typer(task_app, name="task")
 app.command()(serve)
 app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
 bench_app.command(
     "service", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
 )(bench_service)

@@ -9,13 +9,16 @@ answers is read by :mod:`atomic.models._openai_parse`, which also maps each HTTP
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 import time
 from collections.abc import Mapping
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
 
 import httpx
 
+from atomic._net import check_offline_address
 from atomic.errors import ConfigError, ServerError, TimeoutError, TransportError, UnsupportedError
 from atomic.models._base import Model, ModelRequest, ModelResponse, OutputSpec
 from atomic.models._card import ModelCard, OutputStrategy, Price, Residency
@@ -28,7 +31,7 @@ from atomic.models._openai_parse import (
     rejects_json_schema_type,
 )
 
-__all__ = ["OpenAICompatModel", "SchemaFormat", "is_loopback_url"]
+__all__ = ["Egress", "EgressRecorder", "OpenAICompatModel", "SchemaFormat", "is_loopback_url"]
 
 SchemaFormat = Literal["auto", "json_schema", "json_object"]
 """How a JSON-schema output is asked for.
@@ -56,6 +59,32 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+@dataclass(frozen=True)
+class Egress:
+    """Task data about to leave for a model that is not ``local``: the exact bytes, and where."""
+
+    model_id: str
+    endpoint_host: str
+    residency: Residency
+    region: str | None
+    payload: bytes
+    """The request body exactly as it will be sent."""
+    task_input: Mapping[str, Any] | None
+    tenant: str | None
+
+
+class EgressRecorder(Protocol):
+    """Where an egress is recorded before it happens (Atomic's egress ledger)."""
+
+    async def before_egress(self, egress: Egress) -> None:
+        """Record ``egress`` durably, or raise: a request that cannot be recorded is not sent."""
+
+
+def _encode(body: Any) -> bytes:
+    # httpx's own JSON encoding, done here so the bytes recorded are the bytes sent.
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
 def _schema_name(name: str) -> str:
@@ -98,6 +127,9 @@ class OpenAICompatModel(Model):
     call (or :meth:`refresh_context_window`) reads that window from the server.
     ``client`` lets several models share one ``httpx.AsyncClient``; :meth:`aclose` closes only a
     client this model created.
+
+    ``egress``: when the card's residency is not ``local``, every request carrying task data is
+    first handed to it (Atomic passes its egress ledger) and is not sent if recording fails.
     """
 
     def __init__(
@@ -116,6 +148,7 @@ class OpenAICompatModel(Model):
         request_defaults: Mapping[str, Any] | None = None,
         memory: EndpointMemory | None = None,
         window_from_server: bool = False,
+        egress: EgressRecorder | None = None,
     ) -> None:
         try:
             url = httpx.URL(base_url)
@@ -168,6 +201,7 @@ class OpenAICompatModel(Model):
             self._headers["Authorization"] = f"Bearer {api_key}"
         self._owns_client = client is None
         self._client = client or httpx.AsyncClient(timeout=timeout)
+        self.egress = egress
 
     def __repr__(self) -> str:
         return f"OpenAICompatModel(id={self.id!r}, base_url={self.base_url!r})"
@@ -198,7 +232,7 @@ class OpenAICompatModel(Model):
             body["response_format"] = _response_format(request.output, form)
 
         start = time.perf_counter()
-        response = await self._send("POST", "/chat/completions", body)
+        response = await self._post_task_data(body, request)
         if response.is_error and wants_schema and self._schema_format == "auto":
             error = self._error_body(response)
             if rejects_json_schema_type(error):
@@ -209,7 +243,7 @@ class OpenAICompatModel(Model):
                 if self._memory is not None:
                     self._memory.update(self.base_url, schema_format="json_object")
                 body["response_format"] = _response_format(request.output, "json_object")
-                response = await self._send("POST", "/chat/completions", body)
+                response = await self._post_task_data(body, request)
         latency_ms = (time.perf_counter() - start) * 1000
         self._raise_for_status(response)
 
@@ -295,11 +329,34 @@ class OpenAICompatModel(Model):
             context={"base_url": self.base_url, "strategy": strategy.value},
         )
 
-    async def _send(self, method: str, path: str, body: Any = None) -> httpx.Response:
+    async def _post_task_data(self, body: Any, request: ModelRequest) -> httpx.Response:
+        """POST a chat completion; for a model that is not local, recorded first."""
+        payload = _encode(body)
+        if self.egress is not None and self.card.residency is not Residency.LOCAL:
+            await self.egress.before_egress(
+                Egress(
+                    model_id=self.id,
+                    endpoint_host=httpx.URL(self.base_url).host,
+                    residency=self.card.residency,
+                    region=self.card.region,
+                    payload=payload,
+                    task_input=request.task_input,
+                    tenant=request.tenant,
+                )
+            )
+        return await self._send("POST", "/chat/completions", payload)
+
+    async def _send(self, method: str, path: str, payload: bytes | None = None) -> httpx.Response:
         url = self.base_url + path
+        # Offline mode blocks the socket anyway; checking first says so plainly.
+        target = httpx.URL(url)
+        check_offline_address(target.host, target.port, what=f"a request from {self.id} to")
+        headers = self._headers
+        if payload is not None:
+            headers = {**headers, "Content-Type": "application/json"}
         try:
             return await self._client.request(
-                method, url, json=body, headers=self._headers, timeout=self.timeout
+                method, url, content=payload, headers=headers, timeout=self.timeout
             )
         except httpx.TimeoutException as exc:
             raise TimeoutError(

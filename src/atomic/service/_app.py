@@ -14,6 +14,7 @@ from atomic.models import Model
 from atomic.observability import Metrics
 from atomic.service import (
     _api_router,
+    _audit_router,
     _dashboard_page,
     _dashboard_router,
     _health,
@@ -92,6 +93,7 @@ def create_app(
     app.include_router(_openai_router.router)
     app.include_router(_workflows.router)
     app.include_router(_metrics_router.router)
+    app.include_router(_audit_router.router)
     app.include_router(_dashboard_router.router)
     app.include_router(_dashboard_page.router)
     return app

@@ -21,6 +21,7 @@ __all__ = [
     "AuctionRow",
     "Base",
     "ClassifierRow",
+    "EgressEntryRow",
     "FeedbackRow",
     "IdempotencyRow",
     "LearnerStateRow",
@@ -311,3 +312,39 @@ class IdempotencyRow(Base):
     body: Mapped[str | None] = mapped_column(sa.Text(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class EgressEntryRow(Base):
+    """One payload of task data sent to a model that is not ``local``, written before it left.
+
+    Append-only and hash-chained: ``entry_hash`` is the SHA-256 of the entry's other fields,
+    ``prev_hash`` the previous entry's (see :mod:`atomic.audit`). No foreign key to ``runs``:
+    the record of what left must outlive the run it was for.
+    """
+
+    __tablename__ = "egress_ledger"
+
+    seq: Mapped[int] = mapped_column(sa.BigInteger(), primary_key=True, autoincrement=False)
+    """The entry's place in the chain, from 1, assigned under the chain's lock."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    tenant: Mapped[str] = mapped_column(sa.String(), nullable=False)
+    run_id: Mapped[str | None] = mapped_column(sa.String(), nullable=True)
+    task_name: Mapped[str | None] = mapped_column(sa.String(), nullable=True)
+    model_id: Mapped[str] = mapped_column(sa.String(), nullable=False)
+    endpoint_host: Mapped[str] = mapped_column(sa.String(), nullable=False)
+    residency: Mapped[str] = mapped_column(sa.String(), nullable=False)
+    region: Mapped[str | None] = mapped_column(sa.String(), nullable=True)
+    policy_version: Mapped[str | None] = mapped_column(sa.String(), nullable=True)
+    rule: Mapped[str] = mapped_column(sa.Text(), nullable=False)
+    byte_count: Mapped[int] = mapped_column(sa.BigInteger(), nullable=False)
+    payload_sha256: Mapped[str] = mapped_column(sa.String(), nullable=False)
+    fields_sent: Mapped[Any] = mapped_column(json_type(), nullable=False)
+    fields_redacted: Mapped[Any] = mapped_column(json_type(), nullable=False)
+    fields_withheld: Mapped[Any] = mapped_column(json_type(), nullable=False)
+    prev_hash: Mapped[str] = mapped_column(sa.String(), nullable=False)
+    entry_hash: Mapped[str] = mapped_column(sa.String(), nullable=False, unique=True)
+
+    __table_args__ = (
+        sa.Index("ix_egress_ledger_tenant_seq", "tenant", "seq"),
+        sa.Index("ix_egress_ledger_run_id", "run_id"),
+    )
