@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from atomic.storage._migrate import HEAD_REVISION
 from tests.service.conftest import Service
 
 
@@ -20,5 +21,5 @@ def test_readyz_checks_store_migrations_and_models(service: Service) -> None:
     assert body["status"] == "ok"
     assert set(body["checks"]) == {"store", "migrations", "models"}
     assert all(check["ok"] for check in body["checks"].values())
-    assert body["checks"]["migrations"]["detail"] == "at 0006"
+    assert body["checks"]["migrations"]["detail"] == f"at {HEAD_REVISION}"
     assert body["checks"]["models"]["detail"] == "6 registered"
