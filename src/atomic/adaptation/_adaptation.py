@@ -12,6 +12,7 @@ from atomic.adaptation._classifier import TextClassifier
 from atomic.adaptation._learned import LearnedModel
 from atomic.adaptation._memory import MemoryChange, TaskMemory
 from atomic.adaptation._text import input_key, text_of
+from atomic.encoders import encoder_from_settings
 from atomic.errors import InputValidationError, StorageError
 from atomic.settings import AtomicSettings
 from atomic.storage import (
@@ -34,6 +35,10 @@ __all__ = [
 
 MIN_SIMILARITY = 0.1
 """Examples less similar than this (sharing a stop word or two) would only be noise."""
+MIN_SIMILARITY_EMBEDDED = 0.25
+"""The same floor for the mixed score, TF-IDF and embedding: sentences of one language on
+one subject have cosines of 0.2 or so between their embeddings however unrelated their
+meaning (in Banking77, every query's nearest neighbour scores over 0.35)."""
 
 Key = tuple[str, str]
 """(tenant, task name)."""
@@ -99,6 +104,8 @@ class Adaptation:
         self._memories: dict[Key, TaskMemory] = {}
         self._classifiers: dict[Key, TextClassifier] = {}
         self._frozen: set[Key] = set()
+        self.encoder = encoder_from_settings(settings)
+        """The sentence encoder of classifiers and retrieval (``None``: TF-IDF alone)."""
 
     async def restore(self) -> int:
         """Load memories, switches and saved classifiers from the store; a classifier is
@@ -172,7 +179,9 @@ class Adaptation:
         key = (tenant, task_name)
         memory = self._memories.get(key)
         if memory is None:
-            memory = TaskMemory(tenant, task_name, capacity=self.settings.memory_size)
+            memory = TaskMemory(
+                tenant, task_name, capacity=self.settings.memory_size, encoder=self.encoder
+            )
             self._memories[key] = memory
         return memory
 
@@ -185,7 +194,9 @@ class Adaptation:
                 return None
             if self.tasks.get(task_name).schema.kind is not OutputKind.LABEL:
                 return None
-            classifier = TextClassifier(min_examples=self.settings.classifier_min_examples)
+            classifier = TextClassifier(
+                min_examples=self.settings.classifier_min_examples, encoder=self.encoder
+            )
             self._classifiers[key] = classifier
         return classifier
 
@@ -202,8 +213,9 @@ class Adaptation:
         if k == 0 or memory is None or not len(memory):
             return []
         found = []
+        floor = MIN_SIMILARITY if self.encoder is None else MIN_SIMILARITY_EMBEDDED
         for record, similarity in memory.search(text_of(task_input), k):
-            if similarity < MIN_SIMILARITY:
+            if similarity < floor:
                 continue
             example = Example(task.parse_input(record.input), task.schema.validate(record.output))
             found.append(Demonstration(record, similarity, example))

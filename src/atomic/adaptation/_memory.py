@@ -9,6 +9,7 @@ from typing import Any
 
 from atomic.adaptation._feedback import trust_of
 from atomic.adaptation._retrieval import Analyzer, LexicalIndex
+from atomic.encoders import SyncEncoder
 from atomic.storage import MemoryRecord, utcnow
 
 __all__ = ["MemoryChange", "TaskMemory", "example_id"]
@@ -40,14 +41,20 @@ class TaskMemory:
     """
 
     def __init__(
-        self, tenant: str, task_name: str, *, capacity: int, analyzer: Analyzer = "word+char"
+        self,
+        tenant: str,
+        task_name: str,
+        *,
+        capacity: int,
+        analyzer: Analyzer = "word+char",
+        encoder: SyncEncoder | None = None,
     ) -> None:
         self.tenant = tenant
         self.task_name = task_name
         self.capacity = capacity
         self._by_key: dict[str, MemoryRecord] = {}
         self._by_id: dict[str, MemoryRecord] = {}
-        self._index = LexicalIndex(analyzer)
+        self._index = LexicalIndex(analyzer, encoder=encoder)
         self.version = 0
         """Bumped on every change: learned models refit against it."""
 
