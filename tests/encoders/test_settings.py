@@ -45,3 +45,15 @@ def test_without_the_extra_auto_falls_back_to_tfidf_and_local_says_what_to_insta
     assert "ATOMIC_ENCODER=local" in str(caught.value)
     assert "pip install 'atomic[encoder]'" in (caught.value.hint or "")
     assert caught.value.code == "encoder.not_installed"
+
+
+def test_an_embeddings_endpoint_must_be_on_this_machine() -> None:
+    # Inputs of confidential tasks are embedded too: they may not leave for another host.
+    remote = AtomicSettings(encoder="openai:e5", encoder_url="http://192.0.2.7:8080/v1")
+    with pytest.raises(ConfigError) as caught:
+        encoder_from_settings(remote)
+    assert "192.0.2.7" in str(caught.value)
+    assert "confidential" in str(caught.value)
+    assert caught.value.context["variable"] == "ATOMIC_ENCODER_URL"
+    local = AtomicSettings(encoder="openai:e5", encoder_url="http://127.0.0.1:8080/v1")
+    assert isinstance(encoder_from_settings(local), CachedEncoder)

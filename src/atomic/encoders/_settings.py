@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
+from atomic._net import is_local_host
 from atomic.encoders._cache import CachedEncoder
 from atomic.encoders._errors import EncoderNotInstalledError
 from atomic.encoders._local import LocalEncoder, local_encoder_installed
@@ -37,6 +40,17 @@ def encoder_from_settings(settings: AtomicSettings) -> CachedEncoder | None:
             f"ATOMIC_ENCODER={choice} needs the endpoint's URL",
             hint="set ATOMIC_ENCODER_URL to the server's /v1 (e.g. http://127.0.0.1:8080/v1)",
             context={"variable": "ATOMIC_ENCODER_URL"},
+        )
+    host = urlsplit(base_url).hostname or ""
+    if not is_local_host(host):
+        # Every task's inputs are embedded, confidential ones too, and an embedding request
+        # carries no egress-ledger entry: only an endpoint on this machine may have them.
+        raise ConfigError(
+            f"ATOMIC_ENCODER={choice} would send every task's inputs, confidential ones "
+            f"included, to {host}",
+            hint="serve the embeddings on this machine (a loopback URL in ATOMIC_ENCODER_URL), "
+            "or use ATOMIC_ENCODER=local",
+            context={"variable": "ATOMIC_ENCODER_URL", "host": host},
         )
     try:
         key: str | None = settings.api_key()
