@@ -1,7 +1,9 @@
 """The exchange's side of the routing benchmark: passes over recorded prompts, for real.
 
-Every pass opens its own :class:`atomic.Atomic` (a fresh SQLite store in a scratch folder)
-with one :class:`ReplayModel` per recorded model, runs each prompt through the exchange, and
+As a user deploys it: one Atomic task per source dataset (RouterBench's ``eval_name``: ARC,
+MBPP, Winogrande are different jobs, with a learner state each). Every pass opens its own
+:class:`atomic.Atomic` (a fresh SQLite store in a scratch folder) with one
+:class:`ReplayModel` per recorded model, runs each prompt through the exchange, and
 reports only the served model's recorded quality back with ``record_outcome`` (bandit
 feedback). Warm passes start from a learner taught every training row's outcomes with
 ``Exchange.observe`` (full information, as a supervised router is trained).
@@ -22,9 +24,17 @@ from atomic.exchange import Objective, TaskPolicy
 from atomic.learning import Learner, LearnerKey
 from atomic.models import ReplayModel, RouterBenchData, RouterBenchRow, replay_models
 
-__all__ = ["LearnerConfig", "PassResult", "RoutingInput", "routing_task", "run_pass", "warm_states"]
+__all__ = [
+    "LearnerConfig",
+    "PassResult",
+    "RoutingInput",
+    "routing_task",
+    "routing_tasks",
+    "run_pass",
+    "warm_states",
+]
 
-TASK_NAME = "routerbench"
+TASK_PREFIX = "routerbench"
 
 
 class RoutingInput(BaseModel):
@@ -35,16 +45,21 @@ class RoutingInput(BaseModel):
     eval_name: str
 
 
-def routing_task() -> Task[RoutingInput, str]:
-    """The task every replay model answers: free text, judged later by ground truth."""
+def routing_task(eval_name: str) -> Task[RoutingInput, str]:
+    """The task of one source dataset: free text, judged later by ground truth."""
     return Task(
-        TASK_NAME,
+        f"{TASK_PREFIX}-{eval_name}",
         input=RoutingInput,
         output=str,
         instructions="Answer the prompt.",
         sensitivity=Sensitivity.PUBLIC,
-        description="A RouterBench prompt, answered from recorded LLM responses.",
+        description=f"A {eval_name} prompt of RouterBench, answered from recorded responses.",
     )
+
+
+def routing_tasks(rows: Sequence[RouterBenchRow]) -> dict[str, Task[RoutingInput, str]]:
+    """One task per source dataset among ``rows``, by ``eval_name``."""
+    return {name: routing_task(name) for name in sorted({r.eval_name for r in rows})}
 
 
 def _input(row: RouterBenchRow) -> dict[str, str]:
@@ -88,12 +103,16 @@ class PassResult:
 
 
 async def _open(
-    home: Path, models: Sequence[ReplayModel], learner: LearnerConfig, seed: int
+    home: Path,
+    models: Sequence[ReplayModel],
+    tasks: dict[str, Task[RoutingInput, str]],
+    learner: LearnerConfig,
+    seed: int,
 ) -> Atomic:
     atomic = await Atomic.open(
-        AtomicSettings(home=home, local_models=[]),
+        AtomicSettings(home=home, local_models=[], learned_models=False, encoder="none"),
         models=models,
-        tasks=[routing_task()],
+        tasks=list(tasks.values()),
         seed=seed,
     )
     atomic.exchange.learner = learner.build(seed)
@@ -112,12 +131,14 @@ async def warm_states(
     order, so the file order does not decide what slow forgetting keeps); return its state."""
     rows = list(train.rows)
     random.Random(seed).shuffle(rows)
-    task = routing_task()
-    async with await _open(home, models, learner, seed) as atomic:
+    tasks = routing_tasks(rows)
+    async with await _open(home, models, tasks, learner, seed) as atomic:
         for row in rows:
             data = _input(row)
             for model in models:
-                atomic.exchange.observe(task, data, model.id, row.quality[model.name])
+                atomic.exchange.observe(
+                    tasks[row.eval_name], data, model.id, row.quality[model.name]
+                )
             on_row()
         engine = atomic.exchange.learner
         return {key: engine.state_of(key) for key in sorted(engine.keys())}
@@ -143,15 +164,16 @@ async def run_pass(
     ``explain``, each run's propensity is read back from its stored auction record."""
     models = replay_models(test, price_from=price_from)
     names = {model.id: model.name for model in models}
-    task = routing_task()
+    tasks = routing_tasks([*test.rows, *rows])
     objective: Objective = policy.objective
     result = PassResult(label, {"kind": objective.kind, **objective.params()})
-    async with await _open(home, models, learner, seed) as atomic:
+    async with await _open(home, models, tasks, learner, seed) as atomic:
         for key, state in (warm or {}).items():
             atomic.exchange.learner.load(key, state)
-        atomic.exchange.configure(task.name, policy)
+        for task in tasks.values():
+            atomic.exchange.configure(task.name, policy)
         for row in rows:
-            served = await atomic.run(task, _input(row))
+            served = await atomic.run(tasks[row.eval_name], _input(row))
             name = names[served.model_id]
             quality = row.quality[name]
             if feedback:

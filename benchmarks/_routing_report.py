@@ -51,7 +51,11 @@ def policy_table(report: dict[str, Any]) -> Table:
         _row(table, name, policy["config"], policy, scored=True)
     families = (
         ("kNN router", report["knn"]["configs"], f"k={report['knn']['k']}"),
-        ("exchange (warm)", report["exchange"]["configs"], "warm start"),
+        *(
+            (name, family["configs"], family.get("chain", "per dataset"))
+            for name, family in report.get("per_task", {}).items()
+        ),
+        ("exchange (warm)", report["exchange"]["configs"], "a task per dataset, warm"),
     )
     for name, configs, note in families:
         table.add_section()
@@ -64,7 +68,7 @@ def policy_table(report: dict[str, Any]) -> Table:
             _share(summary["cost_save"]),
             f"{summary['aiq']:.3f}",
         )
-        for policy in configs:
+        for policy in configs if name == "exchange (warm)" else ():  # the rest: in the JSON
             _row(table, "", policy["config"], policy, scored=False)
     table.add_section()
     for online in report["exchange"]["online"]:

@@ -64,6 +64,7 @@ from atomic.models import RouterBenchData, RouterBenchRow, load_routerbench, rep
 if __package__ in (None, ""):  # run as a script: make the `benchmarks` package importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._routing_baselines import cascade_families, per_task_families
 from benchmarks._routing_exchange import LearnerConfig, PassResult, run_pass, warm_states
 from benchmarks._routing_plot import plot_frontier
 from benchmarks._routing_report import policy_table, side_tables
@@ -74,6 +75,7 @@ from benchmarks._routing_score import (
     pass_summary,
     score,
     static_policies,
+    sweep_choices,
     targets,
 )
 
@@ -102,6 +104,20 @@ def _scratch() -> str | None:
     # the run time, and durability is not what this benchmark measures.
     shm = Path("/dev/shm")
     return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+
+
+def _encoder() -> Any:
+    """The sentence encoder's batched ``encode`` (the `encoder` extra's MiniLM)."""
+    from atomic.encoders import encoder_from_settings
+    from atomic.settings import AtomicSettings
+
+    encoder = encoder_from_settings(AtomicSettings(encoder="local"))
+    assert encoder is not None
+
+    def encode(texts: Sequence[str]) -> Any:
+        return np.asarray(encoder.encode_sync(list(texts)), dtype=float)
+
+    return encode
 
 
 async def _exchange(
@@ -224,6 +240,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     report["seconds"]["knn"] = round(time.perf_counter() - t0, 1)
     t0 = time.perf_counter()
+    report["per_task"] = per_task_families(
+        train_rows,
+        test_rows,
+        names,
+        q,
+        c,
+        train_cost,
+        choices=lambda predicted: sweep_choices(predicted, train_cost, args.values, args.floors),
+        encode=_encoder(),
+        seed=args.seed,
+    )
+    report["per_task"].update(cascade_families(train_rows, test_rows, names, q, c))
+    report["seconds"]["per_task"] = round(time.perf_counter() - t0, 1)
+    t0 = time.perf_counter()
     report["exchange"] = await _exchange(args, train, test, test_rows)
     report["seconds"]["exchange"] = round(time.perf_counter() - t0, 1)
     score(report)
@@ -317,6 +347,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         },
         families={
             "kNN router": [(p["cost_usd"], p["accuracy"]) for p in report["knn"]["configs"]],
+            **{
+                name: [(p["cost_usd"], p["accuracy"]) for p in family["configs"]]
+                for name, family in report["per_task"].items()
+            },
             "exchange (warm)": [
                 (p["cost_usd"], p["accuracy"]) for p in report["exchange"]["configs"]
             ],
