@@ -16,16 +16,18 @@ live beside them, in the same persisted state.
 
 from __future__ import annotations
 
+import math
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
 from atomic.learning._features import DEFAULT_DIMS, Featurizer, FloatArray
 from atomic.learning._history import ModelHistory
-from atomic.learning._posterior import BetaPosterior, ProbitPosterior
+from atomic.learning._posterior import BetaPosterior, ProbitPosterior, normal_cdf
 from atomic.models import ModelCard
 
 __all__ = [
@@ -82,6 +84,9 @@ class _State:
     correct_probit: ProbitPosterior | None = None
     invalid: int = 0
     """Invalid outputs seen (see :func:`_explores_validity`)."""
+    estimate: Estimate | None = None
+    """The context-free estimate, kept until an observation changes it (its words cost
+    more to format than the rest of a bid)."""
 
 
 class Learner:
@@ -153,30 +158,23 @@ class Learner:
         self, key: LearnerKey, card: ModelCard | None, x: FloatArray | None, exploration: float
     ) -> tuple[Estimate, float]:
         """The estimate and a Thompson draw of P(correct), in one pass (what a bid needs)."""
-        state = self._states.get(key) or self._state(key, card)
-        if x is None:
-            v, c = state.validity, state.correct
-            v_mean, c_mean = v.mean, c.mean
-            mean = v_mean * c_mean
-            std = _product_std(v_mean, v.std, c_mean, c.std)
-            source = _source(v_mean, v.n, c_mean, c.n, "")
-            if exploration <= 0:
-                return Estimate(mean, std, source), mean
-            c_draw = c.sample(self.rng) if key[:2] in self._judged else c_mean
-            draw = v.sample(self.rng) * c_draw
-            return Estimate(mean, std, source), mean + exploration * (draw - mean)
-        vp, cp = self._probits(state, card)
-        v_mean, v_std = vp.predict(x)
-        c_mean, c_std = cp.predict(x)
-        mean = v_mean * c_mean
-        source = _source(v_mean, vp.n, c_mean, cp.n, "contextual: ")
-        estimate = Estimate(mean, _product_std(v_mean, v_std, c_mean, c_std), source)
+        estimates, drawn = self.quotes([key], [card], x, exploration)
+        return estimates[0], float(drawn[0])
+
+    def quotes(
+        self,
+        keys: Sequence[LearnerKey],
+        cards: Sequence[ModelCard | None],
+        x: FloatArray | None,
+        exploration: float,
+    ) -> tuple[list[Estimate], FloatArray]:
+        """Every key's estimate and one Thompson draw of its P(correct), shrunk toward the mean
+        by ``exploration`` in [0, 1]: all keys' posteriors drawn in one numpy call."""
+        beliefs = self._beliefs(keys, cards, x)
         if exploration <= 0:
-            return estimate, mean
-        c_draw = cp.sample(x, self.np_rng) if key[:2] in self._judged else c_mean
-        v_draw = vp.sample(x, self.np_rng) if _explores_validity(state, vp) else v_mean
-        draw = v_draw * c_draw
-        return estimate, mean + exploration * (draw - mean)
+            return beliefs.estimates, beliefs.mean
+        sampled = beliefs.sample(self.np_rng, None)
+        return beliefs.estimates, beliefs.mean + exploration * (sampled - beliefs.mean)
 
     def draw(
         self, key: LearnerKey, card: ModelCard | None, x: FloatArray | None, exploration: float
@@ -195,29 +193,41 @@ class Learner:
     ) -> FloatArray:
         """``n`` independent draws distributed as :meth:`draw`'s, from ``rng`` (so the
         learner's own stream is untouched): what a propensity must be computed from."""
-        state = self._state(key, card)
+        return self.draws_many([key], [card], x, exploration, n, rng)[:, 0]
+
+    def draws_many(
+        self,
+        keys: Sequence[LearnerKey],
+        cards: Sequence[ModelCard | None],
+        x: FloatArray | None,
+        exploration: float,
+        n: int,
+        rng: np.random.Generator,
+    ) -> FloatArray:
+        """``n`` rows of draws, one column per key, each distributed as :meth:`quotes`'s
+        draw, from ``rng`` and in one numpy call per kind of posterior."""
+        beliefs = self._beliefs(keys, cards, x)
+        if exploration <= 0:
+            return np.broadcast_to(beliefs.mean, (n, len(keys))).copy()
+        sampled = beliefs.sample(rng, n)
+        return np.asarray(beliefs.mean + exploration * (sampled - beliefs.mean), dtype=float)
+
+    def _beliefs(
+        self, keys: Sequence[LearnerKey], cards: Sequence[ModelCard | None], x: FloatArray | None
+    ) -> _Beliefs:
+        states = [
+            self._states.get(k) or self._state(k, c) for k, c in zip(keys, cards, strict=True)
+        ]
+        judged = np.array([k[:2] in self._judged for k in keys], dtype=bool)
         if x is None:
-            v, c = state.validity, state.correct
-            mean = v.mean * c.mean
-            if exploration <= 0:
-                return np.full(n, mean)
-            c_drawn = c.samples(rng, n) if key[:2] in self._judged else c.mean
-            sampled = v.samples(rng, n) * c_drawn
-        else:
-            vp, cp = self._probits(state, card)
-            c_mean = cp.predict(x)[0]
-            v_mean = vp.predict(x)[0]
-            mean = v_mean * c_mean
-            if exploration <= 0:
-                return np.full(n, mean)
-            c_sampled = cp.samples(x, rng, n) if key[:2] in self._judged else c_mean
-            v_sampled = vp.samples(x, rng, n) if _explores_validity(state, vp) else v_mean
-            sampled = np.broadcast_to(v_sampled * c_sampled, (n,))
-        return np.asarray(mean + exploration * (sampled - mean), dtype=float)
+            return _beta_beliefs(states, judged)
+        probits = [self._probits(s, c) for s, c in zip(states, cards, strict=True)]
+        return _probit_beliefs(states, probits, judged, x)
 
     def observe(self, observation: Observation, card: ModelCard | None) -> None:
         """Apply one observation to the in-memory state (see also :meth:`merge`)."""
         state = self._state(observation.key, card)
+        state.estimate = None
         x = observation.x
         if observation.signal == "history":
             state.history.record(observation.latency_ms, observation.output_tokens)
@@ -294,6 +304,111 @@ class Learner:
 
     def keys(self) -> set[LearnerKey]:
         return set(self._states)
+
+
+@dataclass
+class _Beliefs:
+    """Several keys' P(correct) = validity × correctness, as arrays: each factor is a Beta
+    (``kind`` "beta": parameters ``a``, ``b``) or Φ of a normal (``kind`` "probit": mean
+    ``a`` and spread ``b`` of the standardised score), drawn where ``drawn`` says and taken at
+    its mean elsewhere. Columns ``[:k]`` are validity, ``[k:]`` correctness."""
+
+    kind: Literal["beta", "probit"]
+    estimates: list[Estimate]
+    mean: FloatArray
+    factor_mean: FloatArray
+    a: FloatArray
+    b: FloatArray
+    drawn: npt.NDArray[np.bool_]
+    """Which factors are drawn; the others are taken at their means."""
+
+    def sample(self, rng: np.random.Generator, n: int | None) -> FloatArray:
+        """One draw of every key's validity × correctness (``n`` rows of them if given)."""
+        shape = self.a.shape if n is None else (n, self.a.shape[0])
+        k = self.mean.shape[0]
+        if self.drawn.all():
+            return self._product(self._draw(rng, self.a, self.b, shape), k)
+        drawn = np.flatnonzero(self.drawn)
+        factors = np.empty(shape)
+        factors[...] = self.factor_mean  # factors not drawn are taken at their means
+        if drawn.size:
+            a, b = self.a[drawn], self.b[drawn]
+            size = drawn.shape if n is None else (n, drawn.shape[0])
+            factors[..., drawn] = self._draw(rng, a, b, size)
+        return self._product(factors, k)
+
+    def _draw(
+        self, rng: np.random.Generator, a: FloatArray, b: FloatArray, size: tuple[int, ...]
+    ) -> FloatArray:
+        if self.kind == "beta":
+            return rng.beta(a, b, size=size)
+        return normal_cdf(a + b * rng.standard_normal(size))
+
+    @staticmethod
+    def _product(factors: FloatArray, k: int) -> FloatArray:
+        return np.asarray(factors[..., :k] * factors[..., k:], dtype=float)
+
+
+def _beta_beliefs(states: list[_State], judged: npt.NDArray[np.bool_]) -> _Beliefs:
+    estimates = []
+    for state in states:
+        if state.estimate is None:
+            v, c = state.validity, state.correct
+            v_mean, c_mean = v.mean, c.mean
+            state.estimate = Estimate(
+                v_mean * c_mean,
+                _product_std(v_mean, v.std, c_mean, c.std),
+                _source(v_mean, v.n, c_mean, c.n, ""),
+            )
+        estimates.append(state.estimate)
+    posteriors = [s.validity for s in states] + [s.correct for s in states]
+    a = np.array([p.alpha for p in posteriors])
+    b = np.array([p.beta for p in posteriors])
+    factor_mean = a / (a + b)
+    k = len(states)
+    drawn = np.concatenate([np.ones(k, dtype=bool), judged])
+    mean = np.array([e.mean for e in estimates])
+    return _Beliefs("beta", estimates, mean, factor_mean, a, b, drawn)
+
+
+def _probit_beliefs(
+    states: list[_State],
+    probits: list[tuple[ProbitPosterior, ...]],
+    judged: npt.NDArray[np.bool_],
+    x: FloatArray,
+) -> _Beliefs:
+    k = len(states)
+    posteriors = [p[0] for p in probits] + [p[1] for p in probits]
+    mu = np.array([p.mu for p in posteriors])
+    var = np.array([p.var for p in posteriors])
+    root_beta2 = np.sqrt([p.beta2 for p in posteriors])
+    centre = mu @ x
+    weight_sd = np.sqrt(var @ (x * x))
+    # The estimate is the predictive P(success) (noise β² added); a draw is Φ of one draw of
+    # the weights' score, standardised by β alone (see ProbitPosterior.predict and samples).
+    t = centre / np.sqrt(root_beta2**2 + weight_sd**2)
+    factor_mean = normal_cdf(t)
+    factor_std = np.minimum(0.5, np.exp(-0.5 * t * t) / _ROOT_2PI * weight_sd / root_beta2)
+    explores = [_explores_validity(s, p[0]) for s, p in zip(states, probits, strict=True)]
+    drawn = np.concatenate([np.array(explores, dtype=bool), judged])
+    means, stds = factor_mean.tolist(), factor_std.tolist()
+    estimates = []
+    for i, (v_probit, c_probit) in enumerate(probits):
+        v_mean, c_mean = means[i], means[k + i]
+        estimates.append(
+            Estimate(
+                v_mean * c_mean,
+                _product_std(v_mean, stds[i], c_mean, stds[k + i]),
+                _source(v_mean, v_probit.n, c_mean, c_probit.n, "contextual: "),
+            )
+        )
+    mean = factor_mean[:k] * factor_mean[k:]
+    return _Beliefs(
+        "probit", estimates, mean, factor_mean, centre / root_beta2, weight_sd / root_beta2, drawn
+    )
+
+
+_ROOT_2PI = math.sqrt(2.0 * math.pi)
 
 
 _VALIDITY_WARMUP = 20
