@@ -383,28 +383,34 @@ def propensity(
         spreads = np.array([b.p_std for b in bids]) * exploration
         noise = rng.standard_normal((_PROPENSITY_DRAWS, len(bids)))
         draws = np.clip(means + spreads * noise, 0, 1)
-    # Columns in the order `clear` breaks ties in (cheaper, then the id): the first of the
-    # best in a row is then the bid `clear` would rank first.
-    order = sorted(range(len(bids)), key=lambda j: (bids[j].cost_usd, bids[j].model_id))
-    ordered = [bids[j] for j in order]
-    draws = draws[:, order]
-    available = np.array([b.availability for b in ordered])
-    cost = np.array([b.cost_usd for b in ordered])
-    paced = np.array([b.paced_cost_usd for b in ordered])
-    latency_s = np.array([b.latency_p50_ms for b in ordered]) / 1000
-    # Every row of draws re-clears the auction: all bids scored at once, as arrays. Feasible
-    # bids outrank the rest; ties are equal to 12 decimals, as in `clear`.
+    available = np.array([b.availability for b in bids])
+    cost = np.array([b.cost_usd for b in bids])
+    paced = np.array([b.paced_cost_usd for b in bids])
+    latency_s = np.array([b.latency_p50_ms for b in bids]) / 1000
+    # Every row of draws re-clears the auction: all bids scored at once, as arrays. Scores
+    # equal to 12 decimals tie, as in `clear` (counted in units of 1e-12).
     p = draws * available
-    shape = p.shape
-    feasible = np.broadcast_to(objective.feasible(p, cost, latency_s), shape)
-    score = np.round(np.broadcast_to(objective.score(p, paced, latency_s, value_usd), shape), 12)
-    # As `clear` has it: the fallback ranks the draw itself, not its availability share.
-    fallback = np.broadcast_to(objective.fallback(draws, cost), shape)
-    any_feasible = feasible.any(axis=1, keepdims=True)
-    key = np.where(any_feasible, np.where(feasible, score, -np.inf), fallback)
-    chosen = np.argmax(key == key.max(axis=1, keepdims=True), axis=1)
-    column = next(i for i, b in enumerate(ordered) if b.model_id == winner)
-    share = float(np.count_nonzero(chosen == column)) / len(draws)
+    key = np.rint(objective.score(p, paced, latency_s, value_usd) * 1e12)
+    feasible = objective.feasible(p, cost, latency_s)
+    if feasible is not True:
+        # Feasible bids outrank the rest; as `clear` has it, the fallback ranks the draw
+        # itself, not its availability share.
+        feasible = np.broadcast_to(feasible, p.shape)
+        fallback = objective.fallback(draws, cost)
+        ranked_by_score = feasible.any(axis=1, keepdims=True)
+        key = np.where(ranked_by_score, np.where(feasible, key, -np.inf), fallback)
+    best = key == key.max(axis=1, keepdims=True)
+    # Ties go to the cheaper bid, then the smaller id, as in `clear`.
+    column = next(i for i, b in enumerate(bids) if b.model_id == winner)
+    ahead = [
+        j
+        for j, b in enumerate(bids)
+        if (b.cost_usd, b.model_id) < (bids[column].cost_usd, bids[column].model_id)
+    ]
+    chosen = best[:, column]
+    if ahead:
+        chosen = chosen & ~best[:, ahead].any(axis=1)
+    share = float(np.count_nonzero(chosen)) / len(draws)
     return max(share, 1.0 / len(draws))
 
 

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
-import numpy.typing as npt
 
 from atomic.learning._features import DEFAULT_DIMS, Featurizer, FloatArray
 from atomic.learning._history import ModelHistory
@@ -174,6 +173,8 @@ class Learner:
         if exploration <= 0:
             return beliefs.estimates, beliefs.mean
         sampled = beliefs.sample(self.np_rng, None)
+        if exploration == 1.0:
+            return beliefs.estimates, sampled
         return beliefs.estimates, beliefs.mean + exploration * (sampled - beliefs.mean)
 
     def draw(
@@ -210,6 +211,8 @@ class Learner:
         if exploration <= 0:
             return np.broadcast_to(beliefs.mean, (n, len(keys))).copy()
         sampled = beliefs.sample(rng, n)
+        if exploration == 1.0:
+            return sampled
         return np.asarray(beliefs.mean + exploration * (sampled - beliefs.mean), dtype=float)
 
     def _beliefs(
@@ -218,7 +221,7 @@ class Learner:
         states = [
             self._states.get(k) or self._state(k, c) for k, c in zip(keys, cards, strict=True)
         ]
-        judged = np.array([k[:2] in self._judged for k in keys], dtype=bool)
+        judged = [k[:2] in self._judged for k in keys]
         if x is None:
             return _beta_beliefs(states, judged)
         probits = [self._probits(s, c) for s, c in zip(states, cards, strict=True)]
@@ -308,48 +311,41 @@ class Learner:
 
 @dataclass
 class _Beliefs:
-    """Several keys' P(correct) = validity × correctness, as arrays: each factor is a Beta
-    (``kind`` "beta": parameters ``a``, ``b``) or Φ of a normal (``kind`` "probit": mean
-    ``a`` and spread ``b`` of the standardised score), drawn where ``drawn`` says and taken at
-    its mean elsewhere. Columns ``[:k]`` are validity, ``[k:]`` correctness."""
+    """Several keys' P(correct) = validity × correctness, as arrays: ``2k`` factors, validity
+    then correctness. Each factor drawn is a Beta (``kind`` "beta": parameters ``a``, ``b``)
+    or Φ of a normal (``kind`` "probit": mean ``a`` and spread ``b`` of the standardised
+    score); the others are taken at their means."""
 
     kind: Literal["beta", "probit"]
     estimates: list[Estimate]
     mean: FloatArray
     factor_mean: FloatArray
+    drawn: list[int]
+    """The factors drawn (indices into ``factor_mean``)."""
     a: FloatArray
     b: FloatArray
-    drawn: npt.NDArray[np.bool_]
-    """Which factors are drawn; the others are taken at their means."""
+    """The drawn factors' parameters, in ``drawn`` order."""
 
     def sample(self, rng: np.random.Generator, n: int | None) -> FloatArray:
         """One draw of every key's validity × correctness (``n`` rows of them if given)."""
-        shape = self.a.shape if n is None else (n, self.a.shape[0])
-        k = self.mean.shape[0]
-        if self.drawn.all():
-            return self._product(self._draw(rng, self.a, self.b, shape), k)
-        drawn = np.flatnonzero(self.drawn)
-        factors = np.empty(shape)
-        factors[...] = self.factor_mean  # factors not drawn are taken at their means
-        if drawn.size:
-            a, b = self.a[drawn], self.b[drawn]
-            size = drawn.shape if n is None else (n, drawn.shape[0])
-            factors[..., drawn] = self._draw(rng, a, b, size)
-        return self._product(factors, k)
-
-    def _draw(
-        self, rng: np.random.Generator, a: FloatArray, b: FloatArray, size: tuple[int, ...]
-    ) -> FloatArray:
+        width = self.factor_mean.shape[0]
+        rows = () if n is None else (n,)
+        size = (*rows, len(self.drawn))
         if self.kind == "beta":
-            return rng.beta(a, b, size=size)
-        return normal_cdf(a + b * rng.standard_normal(size))
-
-    @staticmethod
-    def _product(factors: FloatArray, k: int) -> FloatArray:
+            drawn = rng.beta(self.a, self.b, size=size)
+        else:
+            drawn = normal_cdf(self.a + self.b * rng.standard_normal(size))
+        if len(self.drawn) == width:
+            factors = drawn
+        else:
+            factors = np.empty((*rows, width))
+            factors[...] = self.factor_mean
+            factors[..., self.drawn] = drawn
+        k = width // 2
         return np.asarray(factors[..., :k] * factors[..., k:], dtype=float)
 
 
-def _beta_beliefs(states: list[_State], judged: npt.NDArray[np.bool_]) -> _Beliefs:
+def _beta_beliefs(states: list[_State], judged: list[bool]) -> _Beliefs:
     estimates = []
     for state in states:
         if state.estimate is None:
@@ -361,20 +357,25 @@ def _beta_beliefs(states: list[_State], judged: npt.NDArray[np.bool_]) -> _Belie
                 _source(v_mean, v.n, c_mean, c.n, ""),
             )
         estimates.append(state.estimate)
-    posteriors = [s.validity for s in states] + [s.correct for s in states]
-    a = np.array([p.alpha for p in posteriors])
-    b = np.array([p.beta for p in posteriors])
-    factor_mean = a / (a + b)
     k = len(states)
-    drawn = np.concatenate([np.ones(k, dtype=bool), judged])
-    mean = np.array([e.mean for e in estimates])
-    return _Beliefs("beta", estimates, mean, factor_mean, a, b, drawn)
+    posteriors = [s.validity for s in states] + [s.correct for s in states]
+    # Validity is always drawn; correctness once the task has any judgement.
+    drawn = list(range(k)) + [k + i for i in range(k) if judged[i]]
+    return _Beliefs(
+        "beta",
+        estimates,
+        np.array([e.mean for e in estimates]),
+        np.array([p.mean for p in posteriors]),
+        drawn,
+        np.array([posteriors[i].alpha for i in drawn]),
+        np.array([posteriors[i].beta for i in drawn]),
+    )
 
 
 def _probit_beliefs(
     states: list[_State],
     probits: list[tuple[ProbitPosterior, ...]],
-    judged: npt.NDArray[np.bool_],
+    judged: list[bool],
     x: FloatArray,
 ) -> _Beliefs:
     k = len(states)
@@ -389,8 +390,6 @@ def _probit_beliefs(
     t = centre / np.sqrt(root_beta2**2 + weight_sd**2)
     factor_mean = normal_cdf(t)
     factor_std = np.minimum(0.5, np.exp(-0.5 * t * t) / _ROOT_2PI * weight_sd / root_beta2)
-    explores = [_explores_validity(s, p[0]) for s, p in zip(states, probits, strict=True)]
-    drawn = np.concatenate([np.array(explores, dtype=bool), judged])
     means, stds = factor_mean.tolist(), factor_std.tolist()
     estimates = []
     for i, (v_probit, c_probit) in enumerate(probits):
@@ -402,9 +401,16 @@ def _probit_beliefs(
                 _source(v_mean, v_probit.n, c_mean, c_probit.n, "contextual: "),
             )
         )
-    mean = factor_mean[:k] * factor_mean[k:]
+    explores = [_explores_validity(s, p[0]) for s, p in zip(states, probits, strict=True)]
+    drawn = [i for i in range(k) if explores[i]] + [k + i for i in range(k) if judged[i]]
     return _Beliefs(
-        "probit", estimates, mean, factor_mean, centre / root_beta2, weight_sd / root_beta2, drawn
+        "probit",
+        estimates,
+        factor_mean[:k] * factor_mean[k:],
+        factor_mean,
+        drawn,
+        centre[drawn] / root_beta2[drawn],
+        weight_sd[drawn] / root_beta2[drawn],
     )
 
 
