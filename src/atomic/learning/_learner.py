@@ -461,7 +461,7 @@ def _probit(saved: dict[str, Any] | None) -> ProbitPosterior | None:
 def _product_std(a: float, a_std: float, b: float, b_std: float) -> float:
     # The spread of a product of independent estimates.
     variance = (a_std**2 + a**2) * (b_std**2 + b**2) - (a * b) ** 2
-    return float(np.sqrt(max(variance, 0.0)))
+    return math.sqrt(max(variance, 0.0))
 
 
 def _count(n: int, noun: str) -> str:
