@@ -1,13 +1,17 @@
 """What the exchange costs per call, on a model that answers instantly.
 
 1. Auction latency (eligibility, bids, clearing) in microseconds against the number of
-   bidders, context-free and contextual; and, separately, the propensity estimate that is
-   logged with each auction.
+   bidders, context-free and contextual, before and after correctness feedback (after it,
+   bids draw both validity and correctness); and, separately, the propensity logged with
+   each auction, computed as a call computes it (from the learner's own draws).
+   ``--baseline-src OTHER/src`` measures the same auctions on another checkout's code in a
+   subprocess and puts its numbers beside these (``git worktree add /tmp/base REV``).
 2. End-to-end overhead of a call (auction + prompt + parse + validate + persist) against a
    direct call of the same model, on SQLite and on PostgreSQL side by side (a throwaway
    PostgreSQL server is started from the machine's binaries unless ``--pg-url`` is given).
 
     .venv/bin/python benchmarks/overhead.py [--out benchmarks/results/overhead.json]
+    .venv/bin/python benchmarks/overhead.py --auctions-only --bidders 8 --baseline-src /tmp/base/src
 
 Everything runs in one process, in one run, so the ratios hold on a noisy machine; absolute
 numbers depend on it.
@@ -20,6 +24,7 @@ import asyncio
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +41,7 @@ from rich.table import Table
 from atomic import Atomic, AtomicSettings, Task
 from atomic.exchange import TaskPolicy, Utility
 from atomic.exchange._auction import AuctionInput, propensity
+from atomic.learning import Observation
 from atomic.models import FunctionModel, Message, ModelRequest, OutputSpec, Price, function_card
 from atomic.structured import decode
 
@@ -80,46 +86,87 @@ def _quantiles(samples_s: list[float], scale: float) -> dict[str, float]:
 
 
 async def bench_auctions(
-    bidders: list[int], auctions: int, progress: Progress
+    bidders: list[int], auctions: int, progress: Progress | None, clock: str = "wall"
 ) -> list[dict[str, Any]]:
     rows = []
-    bar = progress.add_task("auctions", total=len(bidders) * 2)
+    bar = progress.add_task("auctions", total=len(bidders) * 4) if progress else None
     for n in bidders:
         models = _models(n)
-        with tempfile.TemporaryDirectory() as home:
-            settings = AtomicSettings(home=Path(home), local_models=[])
-            async with await Atomic.open(settings, models=models, tasks=[TASK], seed=1) as atomic:
-                exchange = atomic.exchange
-                text = json.dumps({"text": TEXT})
-                for contextual in (False, True):
-                    call = AuctionInput(
-                        tenant="default",
-                        task=TASK,
-                        text=text,
-                        features=exchange.learner.featurize(text) if contextual else None,
-                        objective=Utility(),
-                        exploration=1.0,
-                    )
-                    for _ in range(min(200, auctions)):  # warm the posteriors and caches
-                        exchange.auction(call, models)
-                    times, prop_times = [], []
-                    rng = np.random.default_rng(0)
-                    for _ in range(auctions):
-                        start = time.perf_counter()
-                        record, ranked = exchange.auction(call, models)
-                        times.append(time.perf_counter() - start)
-                        start = time.perf_counter()
-                        propensity(call.objective, record.bids, ranked[0].id, 1.0, 0.01, rng)
-                        prop_times.append(time.perf_counter() - start)
-                    rows.append(
-                        {
-                            "bidders": n,
-                            "contextual": contextual,
-                            "auction_us": _quantiles(times, 1e6),
-                            "propensity_us": _quantiles(prop_times, 1e6),
-                        }
-                    )
-                    progress.advance(bar)
+        for judged in (False, True):
+            with tempfile.TemporaryDirectory() as home:
+                settings = AtomicSettings(home=Path(home), local_models=[])
+                async with await Atomic.open(
+                    settings, models=models, tasks=[TASK], seed=1
+                ) as atomic:
+                    if judged:
+                        _judge(atomic, models)
+                    for contextual in (False, True):
+                        row = _time_auctions(atomic, models, contextual, auctions, clock)
+                        rows.append({"bidders": n, "judged": judged, **row})
+                        if progress and bar is not None:
+                            progress.advance(bar)
+    return rows
+
+
+def _judge(atomic: Atomic, models: list[FunctionModel]) -> None:
+    """One correctness judgement per model, context-free and contextual: from then on every
+    bid draws both its validity and its correctness."""
+    learner = atomic.exchange.learner
+    x = learner.featurize(json.dumps({"text": TEXT}))
+    for model in models:
+        key = ("default", TASK.name, model.id)
+        for features in (None, x):
+            learner.observe(Observation(key, "validity", 1.0, x=features), model.card)
+            learner.observe(Observation(key, "correctness", 1.0, x=features), model.card)
+
+
+def _time_auctions(
+    atomic: Atomic, models: list[FunctionModel], contextual: bool, auctions: int, clock: str
+) -> dict[str, Any]:
+    exchange = atomic.exchange
+    text = json.dumps({"text": TEXT})
+    call = AuctionInput(
+        tenant="default",
+        task=TASK,
+        text=text,
+        features=exchange.learner.featurize(text) if contextual else None,
+        objective=Utility(),
+        exploration=1.0,
+    )
+    auctioneer = exchange.auctioneer
+    rng = np.random.default_rng(0)
+    for _ in range(min(200, auctions)):  # warm the posteriors and caches
+        exchange.auction(call, models)
+    # CPU time leaves out the time other processes hold the CPU (a busy shared machine).
+    now = time.process_time if clock == "cpu" else time.perf_counter
+    times, prop_times = [], []
+    for _ in range(auctions):
+        start = now()
+        record, ranked = exchange.auction(call, models)
+        times.append(now() - start)
+        # As `Exchange.run` computes it: the learner's own draws, then the re-cleared auctions.
+        start = now()
+        draws = auctioneer.propensity_draws(call, record.bids)
+        propensity(call.objective, record.bids, ranked[0].id, 1.0, TASK.value_usd, rng, draws)
+        prop_times.append(now() - start)
+    total = [a + b for a, b in zip(times, prop_times, strict=True)]
+    return {
+        "contextual": contextual,
+        "auction_us": _quantiles(times, 1e6),
+        "propensity_us": _quantiles(prop_times, 1e6),
+        "total_us": _quantiles(total, 1e6),
+    }
+
+
+def _baseline(src: str, bidders: str, auctions: int, clock: str) -> list[dict[str, Any]]:
+    """The same auctions on another checkout's ``src`` (this file's benchmark code), in a
+    subprocess so the two versions of ``atomic`` never meet."""
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(src).resolve()), str(root)])}
+    argv = [sys.executable, "-m", "benchmarks.overhead", "--auctions-json"]
+    argv += ["--bidders", bidders, "--auctions", str(auctions), "--clock", clock]
+    done = subprocess.run(argv, env=env, cwd=root, capture_output=True, text=True, check=True)
+    rows: list[dict[str, Any]] = json.loads(done.stdout.strip().splitlines()[-1])
     return rows
 
 
@@ -201,18 +248,41 @@ async def bench_calls(calls: int, pg_url: str | None, progress: Progress) -> dic
     return results
 
 
-def _tables(auctions: list[dict[str, Any]], calls: dict[str, Any]) -> tuple[Table, Table]:
-    first = Table(title="Auction latency (eligibility + bids + clearing), microseconds")
-    for column in ("bidders", "bids", "p50", "p99", "propensity p50"):
-        first.add_column(column, justify="right")
+def _auction_table(
+    auctions: list[dict[str, Any]], baseline: list[dict[str, Any]] | None, clock: str
+) -> Table:
+    table = Table(
+        title=f"Auction and the propensity logged with it, µs p50 ({clock} time)",
+        caption="auction: eligibility, bids, clearing; judged: bids draw correctness too"
+        + ("; was: --baseline-src" if baseline else ""),
+    )
+    columns = ["n", "bids", "judged", "auction"]
+    columns += ["was", "propensity", "was", "total ×"] if baseline else ["propensity"]
+    for column in columns:
+        table.add_column(column, justify="right")
+    before = {(r["bidders"], r["judged"], r["contextual"]): r for r in baseline or []}
     for row in auctions:
-        first.add_row(
+        key = (row["bidders"], row["judged"], row["contextual"])
+        old = before.get(key)
+        now = [f"{row[k]['p50']:.1f}" for k in ("auction_us", "propensity_us")]
+        cells = [
             str(row["bidders"]),
-            "contextual" if row["contextual"] else "per task",
-            f"{row['auction_us']['p50']:.1f}",
-            f"{row['auction_us']['p99']:.1f}",
-            f"{row['propensity_us']['p50']:.1f}",
-        )
+            "context" if row["contextual"] else "task",
+            "yes" if row["judged"] else "no",
+        ]
+        if not baseline:
+            cells += now
+        elif old is None:
+            cells += [now[0], "", now[1], "", ""]
+        else:
+            speedup = old["total_us"]["p50"] / row["total_us"]["p50"]
+            cells += [now[0], f"{old['auction_us']['p50']:.1f}", now[1]]
+            cells += [f"{old['propensity_us']['p50']:.1f}", f"{speedup:.1f}"]
+        table.add_row(*cells)
+    return table
+
+
+def _calls_table(calls: dict[str, Any]) -> Table:
     second = Table(title="One call on an instant model, milliseconds")
     for column in ("path", "p50", "p95", "overhead p50", "× direct"):
         second.add_column(column, justify="right")
@@ -232,33 +302,57 @@ def _tables(auctions: list[dict[str, Any]], calls: dict[str, Any]) -> tuple[Tabl
                 f"{q['p50'] - base:.3f}",
                 f"{q['p50'] / base:.0f}",
             )
-    return first, second
+    return second
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     bidders = [int(n) for n in args.bidders.split(",")]
+    calls: dict[str, Any] | None = None
     with Progress(console=console, transient=True) as progress:
-        auctions = await bench_auctions(bidders, args.auctions, progress)
-        with postgres_url(args.pg_url, not args.no_postgres, "atomic_bench") as pg_url:
-            calls = await bench_calls(args.calls, pg_url, progress)
+        auctions = await bench_auctions(bidders, args.auctions, progress, args.clock)
+        baseline = None
+        if args.baseline_src:
+            progress.add_task(f"baseline auctions ({args.baseline_src})", total=None)
+            baseline = _baseline(args.baseline_src, args.bidders, args.auctions, args.clock)
+        if not args.auctions_only:
+            with postgres_url(args.pg_url, not args.no_postgres, "atomic_bench") as pg_url:
+                calls = await bench_calls(args.calls, pg_url, progress)
+
+    def p50(rows: list[dict[str, Any]] | None, contextual: bool, judged: bool) -> Any:
+        return next(
+            (
+                {k: r[k]["p50"] for k in ("auction_us", "propensity_us", "total_us")}
+                for r in rows or []
+                if r["bidders"] == 8 and r["contextual"] == contextual and r["judged"] == judged
+            ),
+            None,
+        )
+
     report = {
         "benchmark": "overhead",
         "date": datetime.now(UTC).isoformat(),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "args": vars(args),
         "auctions": auctions,
+        "baseline_auctions": baseline,
         "calls": calls,
-        "auction_p50_us_8_bidders_per_task": next(
-            (r["auction_us"]["p50"] for r in auctions if r["bidders"] == 8 and not r["contextual"]),
-            None,
-        ),
+        "auction_p50_us_8_bidders_per_task": (p50(auctions, False, False) or {}).get("auction_us"),
+        "p50_us_8_bidders": {
+            f"{'contextual' if c else 'per_task'}{'_judged' if j else ''}": {
+                "after": p50(auctions, c, j),
+                "before": p50(baseline, c, j),
+            }
+            for c in (False, True)
+            for j in (False, True)
+        },
     }
-    for table in _tables(auctions, calls):
-        console.print(table)
-    console.print(
-        "Traces and metrics add "
-        f"{calls['observability_share_of_overhead']:+.1%} to the call's overhead on SQLite."
-    )
+    console.print(_auction_table(auctions, baseline, args.clock))
+    if calls is not None:
+        console.print(_calls_table(calls))
+        console.print(
+            "Traces and metrics add "
+            f"{calls['observability_share_of_overhead']:+.1%} to the call's overhead on SQLite."
+        )
     return report
 
 
@@ -269,12 +363,30 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--calls", type=int, default=300, help="calls per end-to-end path")
     p.add_argument("--pg-url", default=None, help="use this PostgreSQL instead of a throwaway one")
     p.add_argument("--no-postgres", action="store_true", help="skip PostgreSQL")
+    p.add_argument("--auctions-only", action="store_true", help="skip the end-to-end calls")
+    p.add_argument(
+        "--clock",
+        choices=["wall", "cpu"],
+        default="wall",
+        help="time auctions by the wall clock, or by the process's CPU time (a busy machine)",
+    )
+    p.add_argument(
+        "--baseline-src",
+        default=None,
+        help="another checkout's src/ to measure the same auctions on, for a before/after",
+    )
+    p.add_argument("--auctions-json", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--out", default="benchmarks/results/overhead.json")
     return p
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser().parse_args(argv)
+    if args.auctions_json:  # the baseline's subprocess: auction rows only, as JSON on stdout
+        bidders = [int(n) for n in args.bidders.split(",")]
+        rows = asyncio.run(bench_auctions(bidders, args.auctions, None, args.clock))
+        print(json.dumps(rows))
+        return {"auctions": rows}
     report = asyncio.run(run(args))
     write_report(report, args.out, console)
     return report

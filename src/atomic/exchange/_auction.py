@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -28,6 +28,7 @@ __all__ = [
     "cost_cap_exclusions",
     "eligibility",
     "propensity",
+    "settle",
 ]
 
 _PROPENSITY_DRAWS = 512
@@ -139,70 +140,145 @@ def collect_bids(
     multiplier: float,
     assessments: Mapping[str, Assessment] | None = None,
 ) -> list[BidRecord]:
-    """Every eligible model's bid: P(correct), cost and latency, each with its source.
+    """Every eligible model's bid: P(correct), cost and latency, each with its source; in
+    the order the objective ranks them (see :func:`clear`).
 
     A model's own :class:`Assessment` (a calibrated confidence on this input) replaces the
     learner's estimate for that model; its draw spreads with the evidence behind it. A model
     that answers only part of the time is worth that share of its P(correct), and takes
-    correspondingly longer to get an answer from.
+    correspondingly longer to get an answer from. The learner's bidders are drawn in one
+    batch, all bids are scored as arrays, and each record is built once, already ranked.
     """
-    bids: list[BidRecord] = []
-    task = call.task
-    value = task.value_usd
-    features, exploration, objective = call.features, call.exploration, call.objective
-    for model in models:
-        card = model.card
-        model_id = card.id
-        key = (call.tenant, task.name, model_id)
-        assessed = assessments.get(model_id) if assessments else None
-        if assessed is not None:
-            estimate, draw = assessed_quote(assessed, exploration, learner.np_rng)
-        else:
-            estimate, draw = learner.quote(key, card, features, exploration)
-        past = learner.history(key)
-        tokens_in, tokens_in_source = input_tokens[model_id]
-        if past is not None:
-            tokens_out = past.mean_output_tokens
-            tokens_out_source = f"history: mean of {past.calls} calls"
-            p50, p95 = past.p50_ms, past.p95_ms
-            latency_source = f"history: {past.calls} calls"
-        else:
-            tokens_out, tokens_out_source = output_tokens[model_id]
-            p50, p95 = card.latency_prior_ms, card.latency_prior_ms * 2
-            latency_source = "card prior"
-        available = health.availability(model_id)
-        if available < 1.0:
-            # Failed calls are retried elsewhere: the expected wait grows as answers get rarer.
-            p50, p95 = p50 / available, p95 / available
-            latency_source += f"; answers {available:.0%} of calls"
-        price = card.price
-        cost = price.cost_of(tokens_in, round(tokens_out))
-        paced = cost * multiplier
-        latency_s = p50 / 1000
+    task, objective = call.task, call.objective
+    estimates, drawn = _quote_all(call, models, learner, assessments)
+    facts = [
+        _bid_facts(call, model, learner, health, input_tokens, output_tokens) for model in models
+    ]
+    available = np.array([f.availability for f in facts])
+    costs = np.array([f.cost for f in facts])
+    latency_s = np.array([f.latency_p50_ms for f in facts]) / 1000
+    p = drawn * available
+    scores = objective.score(p, costs * multiplier, latency_s, task.value_usd).tolist()
+    feasible = objective.feasible(p, costs, latency_s)
+    ok = [feasible] * len(models) if isinstance(feasible, bool) else feasible.tolist()
+    draws = drawn.tolist()
+    order = _ranking(objective, ok, scores, costs.tolist(), draws, [m.id for m in models])
+    bids = []
+    for rank, i in enumerate(order):
+        f, estimate = facts[i], estimates[i]
         bids.append(
             BidRecord(
-                model_id=model_id,
+                model_id=f.model_id,
                 p_success=estimate.mean,
                 p_std=estimate.std,
-                p_draw=draw,
+                p_draw=draws[i],
                 p_source=estimate.source,
-                availability=available,
-                input_tokens=tokens_in,
-                input_tokens_source=tokens_in_source,
-                output_tokens=tokens_out,
-                output_tokens_source=tokens_out_source,
-                cost_usd=cost,
-                cost_source=price.source or "model card price",
-                paced_cost_usd=paced,
-                latency_p50_ms=p50,
-                latency_p95_ms=p95,
-                latency_source=latency_source,
-                score=objective.score(draw * available, paced, latency_s, value),
-                feasible=bool(objective.feasible(draw * available, cost, latency_s)),
-                rank=0,
+                availability=f.availability,
+                input_tokens=f.input_tokens,
+                input_tokens_source=f.input_tokens_source,
+                output_tokens=f.output_tokens,
+                output_tokens_source=f.output_tokens_source,
+                cost_usd=f.cost,
+                cost_source=f.cost_source,
+                paced_cost_usd=f.cost * multiplier,
+                latency_p50_ms=f.latency_p50_ms,
+                latency_p95_ms=f.latency_p95_ms,
+                latency_source=f.latency_source,
+                score=scores[i],
+                feasible=bool(ok[i]),
+                rank=rank,
             )
         )
     return bids
+
+
+class _BidFacts(NamedTuple):
+    """What a bid says besides P(correct): tokens, cost and latency, with their sources."""
+
+    model_id: str
+    availability: float
+    input_tokens: int
+    input_tokens_source: str
+    output_tokens: float
+    output_tokens_source: str
+    cost: float
+    cost_source: str
+    latency_p50_ms: float
+    latency_p95_ms: float
+    latency_source: str
+
+
+def _bid_facts(
+    call: AuctionInput,
+    model: Model,
+    learner: Learner,
+    health: Health,
+    input_tokens: dict[str, tuple[int, str]],
+    output_tokens: Mapping[str, tuple[float, str]],
+) -> _BidFacts:
+    card = model.card
+    model_id = card.id
+    past = learner.history((call.tenant, call.task.name, model_id))
+    tokens_in, tokens_in_source = input_tokens[model_id]
+    if past is not None:
+        tokens_out = past.mean_output_tokens
+        tokens_out_source = f"history: mean of {past.calls} calls"
+        p50, p95 = past.p50_ms, past.p95_ms
+        latency_source = f"history: {past.calls} calls"
+    else:
+        tokens_out, tokens_out_source = output_tokens[model_id]
+        p50, p95 = card.latency_prior_ms, card.latency_prior_ms * 2
+        latency_source = "card prior"
+    availability = health.availability(model_id)
+    if availability < 1.0:
+        # Failed calls are retried elsewhere: the expected wait grows as answers get rarer.
+        p50, p95 = p50 / availability, p95 / availability
+        latency_source += f"; answers {availability:.0%} of calls"
+    price = card.price
+    return _BidFacts(
+        model_id,
+        availability,
+        tokens_in,
+        tokens_in_source,
+        tokens_out,
+        tokens_out_source,
+        price.cost_of(tokens_in, round(tokens_out)),
+        price.source or "model card price",
+        p50,
+        p95,
+        latency_source,
+    )
+
+
+def _quote_all(
+    call: AuctionInput,
+    models: Sequence[Model],
+    learner: Learner,
+    assessments: Mapping[str, Assessment] | None,
+) -> tuple[list[Estimate], FloatArray]:
+    """Every model's estimate and draw: the learner's in one batch, self-assessments apart."""
+    task, exploration = call.task, call.exploration
+    if assessments:
+        learned = [i for i, m in enumerate(models) if m.id not in assessments]
+    else:
+        learned = list(range(len(models)))
+    keys = [(call.tenant, task.name, models[i].id) for i in learned]
+    cards = [models[i].card for i in learned]
+    estimates, drawn = learner.quotes(keys, cards, call.features, exploration)
+    if len(learned) == len(models):
+        return estimates, drawn
+    all_estimates: list[Estimate] = []
+    all_drawn = np.empty(len(models))
+    batch = iter(zip(estimates, drawn.tolist(), strict=True))
+    for i, model in enumerate(models):
+        assessed = assessments.get(model.id) if assessments else None
+        if assessed is not None:
+            estimate, draw = assessed_quote(assessed, exploration, learner.np_rng)
+        else:
+            estimate, draw = next(batch)
+        all_estimates.append(estimate)
+        all_drawn[i] = draw
+    return all_estimates, all_drawn
 
 
 def _assessed_beta(assessed: Assessment) -> tuple[float, float]:
@@ -235,14 +311,6 @@ def assessed_draws(
     return np.asarray(mean + exploration * (rng.beta(a, b, size=n) - mean), dtype=float)
 
 
-def _rank_key(objective: Objective, bid: BidRecord) -> tuple[int, float, float, str]:
-    # Scores equal to 12 decimal places are ties; cheaper wins them, then the id, so the
-    # same draws always give the same ranking.
-    if bid.feasible:
-        return (0, -round(bid.score, 12), bid.cost_usd, bid.model_id)
-    return (1, -objective.fallback(bid.p_draw, bid.cost_usd), bid.cost_usd, bid.model_id)
-
-
 @dataclass(frozen=True)
 class Cleared:
     ranked: list[BidRecord]
@@ -251,13 +319,45 @@ class Cleared:
 
 def clear(objective: Objective, bids: Sequence[BidRecord]) -> Cleared:
     """Rank bids by the objective: feasible ones by score, then the rest by its fallback."""
-    ranked = sorted(bids, key=lambda b: _rank_key(objective, b))
+    order = _ranking(
+        objective,
+        [b.feasible for b in bids],
+        [b.score for b in bids],
+        [b.cost_usd for b in bids],
+        [b.p_draw for b in bids],
+        [b.model_id for b in bids],
+    )
+    return settle([bids[i] for i in order])
+
+
+def settle(ranked: list[BidRecord]) -> Cleared:
+    """Number ranked bids from 0, and the winner's margin over the runner-up."""
     for rank, bid in enumerate(ranked):
         bid.rank = rank
     margin = None
     if len(ranked) >= 2 and ranked[0].feasible == ranked[1].feasible:
         margin = ranked[0].score - ranked[1].score
     return Cleared(ranked, margin)
+
+
+def _ranking(
+    objective: Objective,
+    feasible: list[bool],
+    scores: list[float],
+    costs: list[float],
+    draws: list[float],
+    ids: list[str],
+) -> list[int]:
+    """The order of bids, best first. Scores equal to 12 decimal places are ties; cheaper
+    wins them, then the id, so the same draws always give the same ranking."""
+    # A sort of a few tuples beats numpy's lexsort until bidders number in the hundreds.
+    keys = [
+        (0, -round(scores[i], 12), costs[i], ids[i])
+        if feasible[i]
+        else (1, -objective.fallback(draws[i], costs[i]), costs[i], ids[i])
+        for i in range(len(ids))
+    ]
+    return sorted(range(len(ids)), key=keys.__getitem__)
 
 
 def propensity(
@@ -283,19 +383,34 @@ def propensity(
         spreads = np.array([b.p_std for b in bids]) * exploration
         noise = rng.standard_normal((_PROPENSITY_DRAWS, len(bids)))
         draws = np.clip(means + spreads * noise, 0, 1)
-    scores = np.empty_like(draws)
-    for j, bid in enumerate(bids):
-        p = draws[:, j] * bid.availability
-        latency_s = bid.latency_p50_ms / 1000
-        shape = p.shape
-        feasible = np.broadcast_to(objective.feasible(p, bid.cost_usd, latency_s), shape)
-        score = np.broadcast_to(objective.score(p, bid.paced_cost_usd, latency_s, value_usd), shape)
-        fallback = np.broadcast_to(objective.fallback(p, bid.cost_usd), shape)
-        # Feasible bids always outrank infeasible ones: lift them by a large constant.
-        scores[:, j] = np.where(feasible, score + 1e9, fallback - 1e9)
-    order = [b.model_id for b in bids]
-    chosen = np.argmax(scores, axis=1)
-    share = float(np.mean(chosen == order.index(winner)))
+    available = np.array([b.availability for b in bids])
+    cost = np.array([b.cost_usd for b in bids])
+    paced = np.array([b.paced_cost_usd for b in bids])
+    latency_s = np.array([b.latency_p50_ms for b in bids]) / 1000
+    # Every row of draws re-clears the auction: all bids scored at once, as arrays. Scores
+    # equal to 12 decimals tie, as in `clear` (counted in units of 1e-12).
+    p = draws * available
+    key = np.rint(objective.score(p, paced, latency_s, value_usd) * 1e12)
+    feasible = objective.feasible(p, cost, latency_s)
+    if feasible is not True:
+        # Feasible bids outrank the rest; as `clear` has it, the fallback ranks the draw
+        # itself, not its availability share.
+        feasible = np.broadcast_to(feasible, p.shape)
+        fallback = objective.fallback(draws, cost)
+        ranked_by_score = feasible.any(axis=1, keepdims=True)
+        key = np.where(ranked_by_score, np.where(feasible, key, -np.inf), fallback)
+    best = key == key.max(axis=1, keepdims=True)
+    # Ties go to the cheaper bid, then the smaller id, as in `clear`.
+    column = next(i for i, b in enumerate(bids) if b.model_id == winner)
+    ahead = [
+        j
+        for j, b in enumerate(bids)
+        if (b.cost_usd, b.model_id) < (bids[column].cost_usd, bids[column].model_id)
+    ]
+    chosen = best[:, column]
+    if ahead:
+        chosen = chosen & ~best[:, ahead].any(axis=1)
+    share = float(np.count_nonzero(chosen)) / len(draws)
     return max(share, 1.0 / len(draws))
 
 
@@ -306,6 +421,8 @@ def cost_cap_exclusions(
     cheapest) over what pacing allows now."""
     kept: list[BidRecord] = []
     excluded: list[ExclusionRecord] = []
+    if max_cost_usd is None and pacer is None:
+        return list(bids), excluded
     remaining = pacer.remaining if pacer else None
     headroom = pacer.headroom() if pacer else None
     cheapest = min((b.cost_usd for b in bids), default=0.0)

@@ -12,10 +12,10 @@ from atomic.exchange._auction import (
     _PROPENSITY_DRAWS,
     AuctionInput,
     assessed_draws,
-    clear,
     collect_bids,
     cost_cap_exclusions,
     eligibility,
+    settle,
 )
 from atomic.exchange._health import Health
 from atomic.exchange._pacing import Pacer
@@ -90,7 +90,7 @@ class Auctioneer:
         )
         bids, capped = cost_cap_exclusions(bids, call.max_cost_usd, pacer)
         exclusions += capped
-        cleared = clear(call.objective, bids)
+        cleared = settle(bids)  # bids come ranked; dropping some keeps the order
         ranked = cleared.ranked
         winner = ranked[0].model_id if ranked else None
         record = AuctionRecord.model_construct(
@@ -124,22 +124,24 @@ class Auctioneer:
         logged propensity is that of the policy which chose (off-policy estimates need it)."""
         if call.exploration <= 0 or len(bids) < 2:
             return None
-        columns = []
-        for bid in bids:
-            assessed = call.assessments.get(bid.model_id)
-            if assessed is not None:
-                columns.append(
-                    assessed_draws(assessed, call.exploration, _PROPENSITY_DRAWS, self.rng)
-                )
-                continue
-            columns.append(
-                self.learner.draws(
-                    (call.tenant, call.task.name, bid.model_id),
-                    self.registry.get(bid.model_id).card,
-                    call.features,
-                    call.exploration,
-                    _PROPENSITY_DRAWS,
-                    self.rng,
-                )
+        keys, cards, assessed = [], [], []
+        for i, bid in enumerate(bids):
+            if bid.model_id in call.assessments:
+                assessed.append(i)
+            else:
+                keys.append((call.tenant, call.task.name, bid.model_id))
+                cards.append(self.registry.get(bid.model_id).card)
+        # One batch for every learner-quoted bid: one numpy call per kind of posterior.
+        learned = self.learner.draws_many(
+            keys, cards, call.features, call.exploration, _PROPENSITY_DRAWS, self.rng
+        )
+        if not assessed:
+            return learned
+        draws = np.empty((_PROPENSITY_DRAWS, len(bids)))
+        others = [i for i in range(len(bids)) if i not in assessed]
+        draws[:, others] = learned
+        for i in assessed:
+            draws[:, i] = assessed_draws(
+                call.assessments[bids[i].model_id], call.exploration, _PROPENSITY_DRAWS, self.rng
             )
-        return np.column_stack(columns)
+        return draws

@@ -70,7 +70,8 @@ class MaxQuality:
         return p
 
     def feasible(self, p: Num, cost: Num, latency_s: Num) -> Num:
-        return cost <= self.max_cost_usd and latency_s * 1000 <= self.max_latency_ms
+        # `&`, not `and`: costs and latencies may be arrays (every bid scored at once).
+        return (cost <= self.max_cost_usd) & (latency_s * 1000 <= self.max_latency_ms)
 
     def fallback(self, p: Num, cost: Num) -> Num:
         return -cost

@@ -16,8 +16,9 @@ live beside them, in the same persisted state.
 
 from __future__ import annotations
 
+import math
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
@@ -25,7 +26,7 @@ import numpy as np
 
 from atomic.learning._features import DEFAULT_DIMS, Featurizer, FloatArray
 from atomic.learning._history import ModelHistory
-from atomic.learning._posterior import BetaPosterior, ProbitPosterior
+from atomic.learning._posterior import BetaPosterior, ProbitPosterior, normal_cdf
 from atomic.models import ModelCard
 
 __all__ = [
@@ -82,6 +83,9 @@ class _State:
     correct_probit: ProbitPosterior | None = None
     invalid: int = 0
     """Invalid outputs seen (see :func:`_explores_validity`)."""
+    estimate: Estimate | None = None
+    """The context-free estimate, kept until an observation changes it (its words cost
+    more to format than the rest of a bid)."""
 
 
 class Learner:
@@ -153,30 +157,49 @@ class Learner:
         self, key: LearnerKey, card: ModelCard | None, x: FloatArray | None, exploration: float
     ) -> tuple[Estimate, float]:
         """The estimate and a Thompson draw of P(correct), in one pass (what a bid needs)."""
-        state = self._states.get(key) or self._state(key, card)
+        estimates, drawn = self.quotes([key], [card], x, exploration)
+        return estimates[0], float(drawn[0])
+
+    def quotes(
+        self,
+        keys: Sequence[LearnerKey],
+        cards: Sequence[ModelCard | None],
+        x: FloatArray | None,
+        exploration: float,
+    ) -> tuple[list[Estimate], FloatArray]:
+        """Every key's estimate and one Thompson draw of its P(correct), shrunk toward the mean
+        by ``exploration`` in [0, 1]: contextual posteriors drawn in one numpy call."""
         if x is None:
-            v, c = state.validity, state.correct
-            v_mean, c_mean = v.mean, c.mean
-            mean = v_mean * c_mean
-            std = _product_std(v_mean, v.std, c_mean, c.std)
-            source = _source(v_mean, v.n, c_mean, c.n, "")
-            if exploration <= 0:
-                return Estimate(mean, std, source), mean
-            c_draw = c.sample(self.rng) if key[:2] in self._judged else c_mean
-            draw = v.sample(self.rng) * c_draw
-            return Estimate(mean, std, source), mean + exploration * (draw - mean)
-        vp, cp = self._probits(state, card)
-        v_mean, v_std = vp.predict(x)
-        c_mean, c_std = cp.predict(x)
-        mean = v_mean * c_mean
-        source = _source(v_mean, vp.n, c_mean, cp.n, "contextual: ")
-        estimate = Estimate(mean, _product_std(v_mean, v_std, c_mean, c_std), source)
+            return self._beta_quotes(keys, cards, exploration)
+        beliefs = self._beliefs(keys, cards, x)
         if exploration <= 0:
-            return estimate, mean
-        c_draw = cp.sample(x, self.np_rng) if key[:2] in self._judged else c_mean
-        v_draw = vp.sample(x, self.np_rng) if _explores_validity(state, vp) else v_mean
-        draw = v_draw * c_draw
-        return estimate, mean + exploration * (draw - mean)
+            return beliefs.estimates, beliefs.mean
+        sampled = beliefs.sample(self.np_rng, None)
+        if exploration == 1.0:
+            return beliefs.estimates, sampled
+        return beliefs.estimates, beliefs.mean + exploration * (sampled - beliefs.mean)
+
+    def _beta_quotes(
+        self, keys: Sequence[LearnerKey], cards: Sequence[ModelCard | None], exploration: float
+    ) -> tuple[list[Estimate], FloatArray]:
+        # One scalar draw at a time, from the learner's own `random.Random` and in the order
+        # bids always drew them (correctness, then validity, bidder after bidder): for a
+        # handful of bidders this beats one numpy call, which spends ~8 µs checking array
+        # parameters, and a seed makes the same choices it always made.
+        rng, judged = self.rng, self._judged
+        estimates, drawn = [], []
+        for key, card in zip(keys, cards, strict=True):
+            state = self._states.get(key) or self._state(key, card)
+            estimate = state.estimate or _beta_estimate(state)
+            estimates.append(estimate)
+            if exploration <= 0:
+                drawn.append(estimate.mean)
+                continue
+            v, c = state.validity, state.correct
+            c_draw = c.sample(rng) if key[:2] in judged else c.mean
+            draw = v.sample(rng) * c_draw
+            drawn.append(estimate.mean + exploration * (draw - estimate.mean))
+        return estimates, np.array(drawn)
 
     def draw(
         self, key: LearnerKey, card: ModelCard | None, x: FloatArray | None, exploration: float
@@ -195,29 +218,43 @@ class Learner:
     ) -> FloatArray:
         """``n`` independent draws distributed as :meth:`draw`'s, from ``rng`` (so the
         learner's own stream is untouched): what a propensity must be computed from."""
-        state = self._state(key, card)
+        return self.draws_many([key], [card], x, exploration, n, rng)[:, 0]
+
+    def draws_many(
+        self,
+        keys: Sequence[LearnerKey],
+        cards: Sequence[ModelCard | None],
+        x: FloatArray | None,
+        exploration: float,
+        n: int,
+        rng: np.random.Generator,
+    ) -> FloatArray:
+        """``n`` rows of draws, one column per key, each distributed as :meth:`quotes`'s
+        draw, from ``rng`` and in one numpy call per kind of posterior."""
+        beliefs = self._beliefs(keys, cards, x)
+        if exploration <= 0:
+            return np.broadcast_to(beliefs.mean, (n, len(keys))).copy()
+        sampled = beliefs.sample(rng, n)
+        if exploration == 1.0:
+            return sampled
+        return np.asarray(beliefs.mean + exploration * (sampled - beliefs.mean), dtype=float)
+
+    def _beliefs(
+        self, keys: Sequence[LearnerKey], cards: Sequence[ModelCard | None], x: FloatArray | None
+    ) -> _Beliefs:
+        states = [
+            self._states.get(k) or self._state(k, c) for k, c in zip(keys, cards, strict=True)
+        ]
+        judged = [k[:2] in self._judged for k in keys]
         if x is None:
-            v, c = state.validity, state.correct
-            mean = v.mean * c.mean
-            if exploration <= 0:
-                return np.full(n, mean)
-            c_drawn = c.samples(rng, n) if key[:2] in self._judged else c.mean
-            sampled = v.samples(rng, n) * c_drawn
-        else:
-            vp, cp = self._probits(state, card)
-            c_mean = cp.predict(x)[0]
-            v_mean = vp.predict(x)[0]
-            mean = v_mean * c_mean
-            if exploration <= 0:
-                return np.full(n, mean)
-            c_sampled = cp.samples(x, rng, n) if key[:2] in self._judged else c_mean
-            v_sampled = vp.samples(x, rng, n) if _explores_validity(state, vp) else v_mean
-            sampled = np.broadcast_to(v_sampled * c_sampled, (n,))
-        return np.asarray(mean + exploration * (sampled - mean), dtype=float)
+            return _beta_beliefs(states, judged)
+        probits = [self._probits(s, c) for s, c in zip(states, cards, strict=True)]
+        return _probit_beliefs(states, probits, judged, x)
 
     def observe(self, observation: Observation, card: ModelCard | None) -> None:
         """Apply one observation to the in-memory state (see also :meth:`merge`)."""
         state = self._state(observation.key, card)
+        state.estimate = None
         x = observation.x
         if observation.signal == "history":
             state.history.record(observation.latency_ms, observation.output_tokens)
@@ -296,6 +333,116 @@ class Learner:
         return set(self._states)
 
 
+@dataclass
+class _Beliefs:
+    """Several keys' P(correct) = validity × correctness, as arrays: ``2k`` factors, validity
+    then correctness. Each factor drawn is a Beta (``kind`` "beta": parameters ``a``, ``b``)
+    or Φ of a normal (``kind`` "probit": mean ``a`` and spread ``b`` of the standardised
+    score); the others are taken at their means."""
+
+    kind: Literal["beta", "probit"]
+    estimates: list[Estimate]
+    mean: FloatArray
+    factor_mean: FloatArray
+    drawn: list[int]
+    """The factors drawn (indices into ``factor_mean``)."""
+    a: FloatArray
+    b: FloatArray
+    """The drawn factors' parameters, in ``drawn`` order."""
+
+    def sample(self, rng: np.random.Generator, n: int | None) -> FloatArray:
+        """One draw of every key's validity × correctness (``n`` rows of them if given)."""
+        width = self.factor_mean.shape[0]
+        rows = () if n is None else (n,)
+        size = (*rows, len(self.drawn))
+        if self.kind == "beta":
+            drawn = rng.beta(self.a, self.b, size=size)
+        else:
+            drawn = normal_cdf(self.a + self.b * rng.standard_normal(size))
+        if len(self.drawn) == width:
+            factors = drawn
+        else:
+            factors = np.empty((*rows, width))
+            factors[...] = self.factor_mean
+            factors[..., self.drawn] = drawn
+        k = width // 2
+        return np.asarray(factors[..., :k] * factors[..., k:], dtype=float)
+
+
+def _beta_estimate(state: _State) -> Estimate:
+    """The context-free estimate, kept on the state until an observation changes it."""
+    v, c = state.validity, state.correct
+    v_mean, c_mean = v.mean, c.mean
+    state.estimate = Estimate(
+        v_mean * c_mean,
+        _product_std(v_mean, v.std, c_mean, c.std),
+        _source(v_mean, v.n, c_mean, c.n, ""),
+    )
+    return state.estimate
+
+
+def _beta_beliefs(states: list[_State], judged: list[bool]) -> _Beliefs:
+    estimates = [state.estimate or _beta_estimate(state) for state in states]
+    k = len(states)
+    posteriors = [s.validity for s in states] + [s.correct for s in states]
+    # Validity is always drawn; correctness once the task has any judgement.
+    drawn = list(range(k)) + [k + i for i in range(k) if judged[i]]
+    return _Beliefs(
+        "beta",
+        estimates,
+        np.array([e.mean for e in estimates]),
+        np.array([p.mean for p in posteriors]),
+        drawn,
+        np.array([posteriors[i].alpha for i in drawn]),
+        np.array([posteriors[i].beta for i in drawn]),
+    )
+
+
+def _probit_beliefs(
+    states: list[_State],
+    probits: list[tuple[ProbitPosterior, ...]],
+    judged: list[bool],
+    x: FloatArray,
+) -> _Beliefs:
+    k = len(states)
+    posteriors = [p[0] for p in probits] + [p[1] for p in probits]
+    mu = np.array([p.mu for p in posteriors])
+    var = np.array([p.var for p in posteriors])
+    root_beta2 = np.sqrt([p.beta2 for p in posteriors])
+    centre = mu @ x
+    weight_sd = np.sqrt(var @ (x * x))
+    # The estimate is the predictive P(success) (noise β² added); a draw is Φ of one draw of
+    # the weights' score, standardised by β alone (see ProbitPosterior.predict and samples).
+    t = centre / np.sqrt(root_beta2**2 + weight_sd**2)
+    factor_mean = normal_cdf(t)
+    factor_std = np.minimum(0.5, np.exp(-0.5 * t * t) / _ROOT_2PI * weight_sd / root_beta2)
+    means, stds = factor_mean.tolist(), factor_std.tolist()
+    estimates = []
+    for i, (v_probit, c_probit) in enumerate(probits):
+        v_mean, c_mean = means[i], means[k + i]
+        estimates.append(
+            Estimate(
+                v_mean * c_mean,
+                _product_std(v_mean, stds[i], c_mean, stds[k + i]),
+                _source(v_mean, v_probit.n, c_mean, c_probit.n, "contextual: "),
+            )
+        )
+    explores = [_explores_validity(s, p[0]) for s, p in zip(states, probits, strict=True)]
+    drawn = [i for i in range(k) if explores[i]] + [k + i for i in range(k) if judged[i]]
+    return _Beliefs(
+        "probit",
+        estimates,
+        factor_mean[:k] * factor_mean[k:],
+        factor_mean,
+        drawn,
+        centre[drawn] / root_beta2[drawn],
+        weight_sd[drawn] / root_beta2[drawn],
+    )
+
+
+_ROOT_2PI = math.sqrt(2.0 * math.pi)
+
+
 _VALIDITY_WARMUP = 20
 
 
@@ -314,7 +461,7 @@ def _probit(saved: dict[str, Any] | None) -> ProbitPosterior | None:
 def _product_std(a: float, a_std: float, b: float, b_std: float) -> float:
     # The spread of a product of independent estimates.
     variance = (a_std**2 + a**2) * (b_std**2 + b**2) - (a * b) ** 2
-    return float(np.sqrt(max(variance, 0.0)))
+    return math.sqrt(max(variance, 0.0))
 
 
 def _count(n: int, noun: str) -> str:

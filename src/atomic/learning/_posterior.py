@@ -16,7 +16,7 @@ import numpy as np
 
 from atomic.learning._features import FloatArray
 
-__all__ = ["BetaPosterior", "ProbitPosterior"]
+__all__ = ["BetaPosterior", "ProbitPosterior", "normal_cdf"]
 
 _NORMAL = NormalDist()
 _SQRT2 = math.sqrt(2.0)
@@ -26,7 +26,11 @@ def _cdf(x: float) -> float:
     return 0.5 * (1.0 + math.erf(x / _SQRT2))
 
 
-_CDF = np.frompyfunc(_cdf, 1, 1)
+def normal_cdf(z: FloatArray) -> FloatArray:
+    """Φ elementwise (scipy's ``ndtr``, imported on first use: it adds to start-up)."""
+    from scipy.special import ndtr
+
+    return np.asarray(ndtr(z), dtype=float)
 
 
 def _pdf(x: float) -> float:
@@ -143,9 +147,14 @@ class ProbitPosterior:
         """``n`` independent draws, distributed as :meth:`sample`'s: with weights drawn from
         the diagonal Gaussian, ``weights · x`` is normal with mean ``μ·x`` and variance
         ``Σ xᵢ² σᵢ²``, so it is drawn directly."""
-        mean, spread = float(self.mu @ x), math.sqrt(float((x * x) @ self.var))
+        mean, spread = self.draw_moments(x)
         z = (mean + spread * rng.standard_normal(n)) / math.sqrt(self.beta2)
-        return np.asarray(_CDF(z), dtype=float)
+        return normal_cdf(z)
+
+    def draw_moments(self, x: FloatArray) -> tuple[float, float]:
+        """Mean and spread of ``weights · x`` under the posterior: a draw is
+        Φ((mean + spread × z) / β) for a standard normal z (what batched draws need)."""
+        return float(self.mu @ x), math.sqrt(float((x * x) @ self.var))
 
     def update(self, x: FloatArray, reward: float) -> None:
         y = 1.0 if reward >= 0.5 else -1.0
