@@ -127,7 +127,7 @@ async def _exchange(
     test_rows: Sequence[RouterBenchRow],
 ) -> dict[str, Any]:
     learner = LearnerConfig(dims=args.dims, prior_strength=args.prior_strength, decay=args.decay)
-    base = {"contextual": True, "max_cascade": 1}
+    base = {"contextual": args.contextual, "max_cascade": 1}
     sweep = [(f"utility ${v:.3g}", Utility(value_usd=v)) for v in args.values]
     sweep += [(f"min-cost ≥{f:g}", MinCost(floor=f)) for f in args.floors]
     n = len(test_rows)
@@ -283,6 +283,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         nargs="+",
         default=list(DEFAULT_FLOORS),
         help="P(success) floors for the MinCost sweep",
+    )
+    add(
+        "--contextual",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="per-input (hashed-word) bids instead of each task's posterior (%(default)s)",
     )
     add("--dims", type=int, default=64, help="learner feature dimensions (%(default)s)")
     add("--prior-strength", type=float, default=2.0, help="Beta prior pseudo-calls")
