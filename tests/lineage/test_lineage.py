@@ -116,9 +116,10 @@ async def test_prov_json_relates_the_run_its_model_examples_and_feedback(
     example = f"atomic:example/{h.example_b}"
     feedback = f"atomic:feedback/{h.second_feedback}"
     assert doc["prefix"] == {"atomic": ATOMIC_NAMESPACE}
-    assert doc["activity"][run]["prov:type"] == "atomic:Run"
-    assert doc["agent"]["atomic:model/fn:guess"]["prov:type"] == "prov:SoftwareAgent"
-    assert doc["entity"][example]["prov:type"] == "atomic:Example"
+    assert doc["activity"][run]["prov:type"] == {"$": "atomic:Run", "type": "xsd:QName"}
+    assert doc["agent"]["atomic:model/fn:guess"]["prov:type"]["$"] == "prov:SoftwareAgent"
+    assert doc["agent"]["atomic:source/human"]["prov:type"]["$"] == "prov:Person"
+    assert doc["entity"][example]["prov:type"]["$"] == "atomic:Example"
     assert doc["entity"][feedback]["atomic:kind"] == "corrected"
     assert doc["entity"][f"atomic:auction/{h.third}"]["atomic:winner"] == "fn:guess"
 

@@ -1,27 +1,28 @@
 """A lineage graph as a W3C PROV-JSON document (https://www.w3.org/submissions/prov-json/).
 
 ```
-PROV              Atomic
-activity          run:<id>            a task call (start and end time, task, status)
-entity            output:<run id>     what the run returned
-                  auction:<run id>    its auction record (winner, propensity, margin)
-                  task:<name>@<ver>   the task (prompt) version it ran
-                  example:<id>        a remembered example put in its prompt
-                  feedback:<id>       feedback on a run
-                  classifier:<task>@v<n>  the learned classifier that served it
-agent             model:<id>          the model that served it (its card's fields)
-                  source:<name>       who gave feedback (human, judge, ...)
+PROV              identifier (atomic:…)      what it is
+activity          run/<id>                   a task call (start time, task, status, cost)
+entity            output/<run id>            what the run returned
+                  auction/<run id>           its auction record (winner, propensity, margin)
+                  task/<name>@<version>      the task (prompt) version it ran: a prov:Plan
+                  example/<id>               a remembered example put in its prompt
+                  feedback/<id>              feedback on a run (kind, output, reward)
+                  classifier/<task>@v<n>     the learned classifier that served it
+agent             model/<id>                 the serving model (its card, if registered)
+                  source/<name>              who gave feedback (human: a prov:Person)
 wasGeneratedBy    output ← run
 used              run → auction, task, example (similarity, position), classifier
-wasAssociatedWith run → model, with the task version as its plan
+wasAssociatedWith run → model, with the task version as its plan (price, strategy)
 wasDerivedFrom    example ← feedback, example ← the source run's output,
                   feedback ← the output it judged
 wasAttributedTo   feedback → source
 ```
 
-Identifiers are qualified names under the ``atomic`` prefix; attributes Atomic adds are
-``atomic:``-qualified, PROV's own are ``prov:``-qualified. The result is a plain ``dict``
-ready for ``json.dumps``.
+Identifiers are qualified names under the ``atomic`` prefix (:data:`ATOMIC_NAMESPACE`);
+attributes Atomic adds are ``atomic:``-qualified, PROV's own ``prov:``-qualified, and a
+``prov:type`` is a typed literal (``{"$": "prov:Plan", "type": "xsd:QName"}``). Relations
+are keyed ``_:used1``, ``_:used2``… The result is a plain ``dict`` for ``json.dumps``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from atomic.lineage._graph import ExampleUsed, Lineage, RunNode
 
 __all__ = ["ATOMIC_NAMESPACE", "to_prov"]
 
-ATOMIC_NAMESPACE = "https://github.com/atomic/atomic/ns/lineage#"
+ATOMIC_NAMESPACE = "urn:atomic:lineage:"
+"""What the ``atomic`` prefix stands for: a URN, since no web page documents these names."""
 
 _KINDS = ("entity", "activity", "agent")
 _RELATIONS = ("wasGeneratedBy", "used", "wasAssociatedWith", "wasDerivedFrom", "wasAttributedTo")
@@ -62,6 +64,10 @@ def _attributes(values: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in values.items():
         if value is None:
+            continue
+        if key == "prov:type":
+            # PROV-JSON's typed literal: the type is a qualified name, not a string.
+            out[key] = {"$": value, "type": "xsd:QName"}
             continue
         out[key if ":" in key else f"atomic:{key}"] = to_jsonable_python(value)
     return out
@@ -143,9 +149,8 @@ def _add_run(doc: _Document, run: RunNode) -> None:
             superseded_by=feedback.superseded_by,
         )
         doc.relation("wasDerivedFrom", **{"prov:generatedEntity": node, "prov:usedEntity": output})
-        source = doc.node(
-            "agent", f"atomic:source/{feedback.source}", **{"prov:type": "prov:Person"}
-        )
+        person = "prov:Person" if feedback.source == "human" else "prov:Agent"
+        source = doc.node("agent", f"atomic:source/{feedback.source}", **{"prov:type": person})
         doc.relation("wasAttributedTo", **{"prov:entity": node, "prov:agent": source})
 
 
