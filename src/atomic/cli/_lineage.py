@@ -111,7 +111,8 @@ def lineage_tree(lineage: Lineage) -> RenderableType:
     _add_run(tree, lineage.root, lineage, set())
     parts: list[RenderableType] = [tree, Text(summary, style="dim")]
     if lineage.truncated:
-        parts.append(Text(f"History goes on past {lineage.max_depth} hops: raise --depth."))
+        hops_asked = f"{lineage.max_depth} hop{'s' * (lineage.max_depth != 1)}"
+        parts.append(Text(f"History goes on past {hops_asked}: raise --depth."))
     return Group(*parts)
 
 
@@ -222,4 +223,5 @@ def _print_influence(found: Influence, as_json: bool, wide: bool) -> None:
     if found.source_run_ids:
         console.print(f"[dim]Learned from: {', '.join(found.source_run_ids)}[/dim]")
     if found.truncated:
-        console.print(f"Influence goes on past {found.max_depth} hops: raise --depth.")
+        hops = f"{found.max_depth} hop{'s' * (found.max_depth != 1)}"
+        console.print(f"Influence goes on past {hops}: raise --depth.")
