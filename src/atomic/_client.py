@@ -29,6 +29,8 @@ from atomic.tasks._builtin import BUILTIN_TASKS
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
 
+    from atomic.lineage import Influence, Lineage
+
 __all__ = ["Atomic"]
 
 Out = TypeVar("Out")
@@ -242,6 +244,30 @@ class Atomic:
         await self.store.get_run(run_id, tenant=tenant)
         data = await self.store.get_auction(run_id, tenant=tenant)
         return AuctionRecord.model_validate(data)
+
+    async def lineage(self, run_id: str, *, tenant: str | None = None, depth: int = 3) -> Lineage:
+        """The provenance of a run of ``tenant`` (default: the settings'): its auction, model,
+        task version, the remembered examples in its prompt, the runs and feedback that made
+        them, and theirs, ``depth`` hops back (``atomic lineage``; :func:`atomic.lineage.to_prov`
+        exports it as PROV-JSON)."""
+        from atomic.lineage import build_lineage
+
+        cards = {m.id: m.card.model_dump(mode="json") for m in self.registry}
+        return await build_lineage(
+            self.store, run_id, tenant=tenant or self.settings.tenant, max_depth=depth, cards=cards
+        )
+
+    async def influence(
+        self, example_id: str, *, tenant: str | None = None, depth: int = 5
+    ) -> Influence:
+        """Every run of ``tenant`` a remembered example influenced, ``depth`` hops on: the runs
+        that used it, then those that used examples learned from them (``atomic lineage
+        --example``: the blast radius of a bad correction)."""
+        from atomic.lineage import build_influence
+
+        return await build_influence(
+            self.store, example_id, tenant=tenant or self.settings.tenant, max_depth=depth
+        )
 
     async def what_if(
         self,

@@ -335,6 +335,7 @@ async def test_migration_creates_exactly_the_declared_tables(store: Store) -> No
         "classifiers",
         "rate_windows",
         "egress_ledger",
+        "run_examples",
         "atomic_alembic_version",
     }
     assert indexes == {"ix_runs_tenant_created_at", "ix_runs_task_name", "ix_runs_status"}
@@ -375,7 +376,7 @@ def test_migration_scripts_are_found_inside_the_package() -> None:
     assert MIGRATIONS_DIR.parent.name == "storage"
     assert (MIGRATIONS_DIR / "env.py").is_file()
     assert (MIGRATIONS_DIR / "script.py.mako").is_file()
-    assert head_revision() == HEAD_REVISION == "0008"
+    assert head_revision() == HEAD_REVISION == "0009"
 
 
 async def test_without_migrating_an_empty_database_says_how_to_fix_it(store_url: str) -> None:

@@ -21,6 +21,7 @@ from ._audit import audit_app
 from ._bench import bench_app
 from ._config_cli import config_app, init
 from ._demo import demo
+from ._lineage import lineage
 from ._logging import route_library_logs
 from ._output import EXIT_CODES_HELP, console, emit_json, err_console, fail, parse_since
 from ._serve import bench_service, keys_app, serve
@@ -443,6 +444,7 @@ def explain(
 app.command("demo")(demo)
 app.command("feedback")(feedback)
 app.command("whatif")(whatif)
+app.command("lineage")(lineage)
 app.add_typer(config_app, name="config")
 app.add_typer(workflows_app, name="workflows")
 app.command("init")(init)

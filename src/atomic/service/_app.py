@@ -18,6 +18,7 @@ from atomic.service import (
     _dashboard_page,
     _dashboard_router,
     _health,
+    _lineage_router,
     _metrics_router,
     _openai_router,
     _workflows,
@@ -94,6 +95,7 @@ def create_app(
     app.include_router(_workflows.router)
     app.include_router(_metrics_router.router)
     app.include_router(_audit_router.router)
+    app.include_router(_lineage_router.router)
     app.include_router(_dashboard_router.router)
     app.include_router(_dashboard_page.router)
     return app

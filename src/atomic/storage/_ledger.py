@@ -12,12 +12,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
 from atomic.storage._records import OutcomeRecord, RunRecord, utcnow
-from atomic.storage._tables import AuctionRow, LearnerStateRow, OutcomeRow
+from atomic.storage._tables import AuctionRow, LearnerStateRow, OutcomeRow, RunExampleRow
 
 __all__ = [
     "LearnerMerge",
     "LearnerStates",
     "auction_row",
+    "example_rows",
     "learner_rows",
     "outcome_record",
     "outcome_row",
@@ -51,6 +52,28 @@ def auction_row(run: RunRecord, record: dict[str, Any]) -> AuctionRow:
         record=to_jsonable_python(record),
         created_at=run.created_at,
     )
+
+
+def example_rows(run: RunRecord, record: dict[str, Any]) -> list[RunExampleRow]:
+    """The lineage edges of a run: the remembered examples its auction record says were put
+    in the prompt, in their order."""
+    return [
+        RunExampleRow(
+            run_id=run.id,
+            position=position,
+            tenant=run.tenant,
+            example_id=str(use["example_id"]),
+            source_run_id=use.get("run_id"),
+            source=str(use.get("source") or ""),
+            similarity=float(use.get("similarity") or 0.0),
+        )
+        for position, use in enumerate(_examples(record))
+    ]
+
+
+def _examples(record: dict[str, Any]) -> list[dict[str, Any]]:
+    examples = record.get("examples") or []
+    return [to_jsonable_python(use) for use in examples if use]
 
 
 def outcome_row(outcome: OutcomeRecord) -> OutcomeRow:

@@ -36,7 +36,7 @@ __all__ = [
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
-HEAD_REVISION = "0008"
+HEAD_REVISION = "0009"
 """The newest shipped migration (a test checks it against the scripts): a database already
 there opens without importing Alembic."""
 

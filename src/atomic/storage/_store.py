@@ -29,6 +29,7 @@ from atomic.storage._ledger import (
     LearnerMerge,
     LearnerStates,
     auction_row,
+    example_rows,
     learner_rows,
     outcome_record,
     outcome_row,
@@ -126,6 +127,7 @@ class Store(AdaptationLedger, RunLedger):
                 # Flushed before the auction, which refers to the run.
                 await s.flush()
                 s.add(auction_row(run, auction))
+                s.add_all(example_rows(run, auction))
             s.add_all(_attempt_row(attempt) for attempt in run.attempts)
 
     async def record_attempt(self, attempt: AttemptRecord) -> None:
@@ -198,6 +200,7 @@ class Store(AdaptationLedger, RunLedger):
             await s.flush()
             if auction is not None:
                 s.add(auction_row(run, auction))
+                s.add_all(example_rows(run, auction))
             s.add_all(_attempt_row(attempt) for attempt in attempts)
 
     @property

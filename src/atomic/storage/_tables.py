@@ -28,6 +28,7 @@ __all__ = [
     "MemoryRow",
     "OutcomeRow",
     "RateWindowRow",
+    "RunExampleRow",
     "RunRow",
     "UTCDateTime",
     "json_type",
@@ -159,6 +160,34 @@ class AuctionRow(Base):
     task_name: Mapped[str] = mapped_column(sa.String(), nullable=False)
     record: Mapped[Any] = mapped_column(json_type(), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class RunExampleRow(Base):
+    """An edge of the lineage graph: a remembered example a run put in its prompt.
+
+    Written with the run's auction record, from its ``examples``. ``source_run_id`` is the
+    run the example was learned from when it was used (an example id keeps its id when a
+    newer label replaces it), so the graph stays true after memory changes.
+    """
+
+    __tablename__ = "run_examples"
+
+    run_id: Mapped[str] = mapped_column(
+        sa.String(), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(sa.Integer(), primary_key=True, autoincrement=False)
+    """The example's place among the run's demonstrations (0: least similar, first)."""
+    tenant: Mapped[str] = mapped_column(sa.String(), nullable=False)
+    example_id: Mapped[str] = mapped_column(sa.String(), nullable=False)
+    source_run_id: Mapped[str | None] = mapped_column(sa.String(), nullable=True)
+    source: Mapped[str] = mapped_column(sa.String(), nullable=False)
+    similarity: Mapped[float] = mapped_column(sa.Double(), nullable=False)
+
+    __table_args__ = (
+        # `atomic lineage --example` starts from an example, then walks runs made from runs.
+        sa.Index("ix_run_examples_tenant_example_id", "tenant", "example_id"),
+        sa.Index("ix_run_examples_tenant_source_run_id", "tenant", "source_run_id"),
+    )
 
 
 class OutcomeRow(Base):
