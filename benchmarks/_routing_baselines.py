@@ -23,12 +23,14 @@ same one (no scorer at all), else asks the last.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from scipy import sparse
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import NearestNeighbors
@@ -45,6 +47,11 @@ Encode = Callable[[Sequence[str]], Matrix]
 
 def _tail(row: RouterBenchRow) -> str:
     return row.prompt[-TAIL:]
+
+
+def _vectorizer(rows: int) -> TfidfVectorizer:
+    # Terms seen once say nothing of other prompts; a tiny folder keeps them all.
+    return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2 if rows >= 20 else 1)
 
 
 def _groups(rows: Sequence[RouterBenchRow]) -> dict[str, npt.NDArray[np.int64]]:
@@ -94,7 +101,7 @@ def _predict_family(
         if kind == "one-hot":
             predicted[test_idx] = y.mean(axis=0)
         elif kind == "logistic TF-IDF":
-            vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2)
+            vectorizer = _vectorizer(len(idx))
             x = vectorizer.fit_transform([_tail(train_rows[i]) for i in idx])
             z = vectorizer.transform([_tail(test_rows[i]) for i in test_idx])
             predicted[test_idx] = _per_model(_logistic, x, y, z)
@@ -109,9 +116,13 @@ def _predict_family(
         elif kind == "MLP encoder":
             labels = (y >= 0.5).astype(int)
             mlp = MLPClassifier(
-                hidden_layer_sizes=(64,), alpha=1e-3, max_iter=300, random_state=seed
+                hidden_layer_sizes=(64,), alpha=1e-3, max_iter=200, random_state=seed
             )
-            mlp.fit(embed["train"][idx], labels)
+            with warnings.catch_warnings():
+                # A few hundred rows per dataset: whether the optimiser converged is not
+                # what is compared, the routes are.
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                mlp.fit(embed["train"][idx], labels)
             probabilities = np.asarray(mlp.predict_proba(embed["test"][test_idx]), dtype=float)
             predicted[test_idx] = probabilities.reshape(len(test_idx), -1)
         else:
@@ -196,9 +207,12 @@ def cascade_families(
 
     scores = np.ones((len(test_rows), len(chain)))
     for position, m in enumerate(chain[:-1]):
-        vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2)
-        vectorizer.fit([_tail(r) + " " + r.response[names[m]][:2000] for r in train_rows])
         labels = np.array([r.quality[names[m]] >= 0.5 for r in train_rows], dtype=float)
+        if labels.min() == labels.max():  # always right (or wrong) on the train split
+            scores[:, position] = labels[0]
+            continue
+        vectorizer = _vectorizer(len(train_rows))
+        vectorizer.fit([_tail(r) + " " + r.response[names[m]][:2000] for r in train_rows])
         scorer = LogisticRegression(C=1.0, max_iter=2000)
         scorer.fit(features(train_rows, m, vectorizer), labels)
         scores[:, position] = scorer.predict_proba(features(test_rows, m, vectorizer))[:, 1]
@@ -213,7 +227,11 @@ def cascade_families(
                     quality[i] = q[i, m]
                     break
         configs.append(
-            {"config": f"τ={tau:g}", "cost_usd": cost.mean(), "accuracy": quality.mean()}
+            {
+                "config": f"τ={tau:g}",
+                "cost_usd": float(cost.mean()),
+                "accuracy": float(quality.mean()),
+            }
         )
 
     first, second, last = chain[0], chain[1 % len(chain)], chain[-1]

@@ -136,7 +136,22 @@ def test_bench_routing_end_to_end_on_the_shared_slice(cli: CliRunner, tmp_path: 
     assert estimate["n"] == 60
     assert 0 < estimate["propensity_min"] <= estimate["propensity_mean"] <= 1.0
     assert 0.0 <= estimate["true"]["accuracy"] <= 1.0
-    assert len(report["targets"]) == 4
+    assert len(report["targets"]) == 5
+    baselines = {
+        "per-task one-hot", "per-task logistic TF-IDF", "per-task logistic encoder",
+        "per-task kNN encoder", "per-task MLP encoder", "FrugalGPT cascade", "agreement cascade",
+    }  # fmt: skip
+    assert set(report["per_task"]) == baselines
+    for name in baselines:
+        assert 0.0 < report["families"][name]["aiq"] <= 1.0
+        for config in report["per_task"][name]["configs"]:
+            assert 0.0 <= config["accuracy"] <= 1.0
+    assert len(report["per_task"]["per-task one-hot"]["configs"]) == 4
+    # The cascade pays for every model it asks: never less than its first model alone.
+    cheapest = min(p["cost_usd"] for p in singles)
+    assert all(
+        c["cost_usd"] >= cheapest for c in report["per_task"]["FrugalGPT cascade"]["configs"]
+    )
     png = Path(report["png"])
     assert png.is_file()
     assert png.stat().st_size > 10_000
