@@ -15,11 +15,17 @@ Policies, all evaluated on the test split (its prompts in one seeded random orde
 * the **kNN router** (``_knn.py``), trained on every model's train outcomes, swept over the
   same willingness-to-pay values and quality floors as the exchange; its ``k`` is the one whose
   sweep has the best AIQ on a validation fifth of the train split.
-* the **exchange, warm**: its learner first observes every train row's outcome for every model
-  (``Exchange.observe``), then one pass per objective (``Utility(value_usd=v)`` for a
-  log-spaced ``v``, and ``MinCost(floor)``), each prompt a real ``Atomic.run`` with
-  ``TaskPolicy(contextual=True, max_cascade=1)`` followed by
-  ``record_outcome`` with the served model's quality only (bandit feedback).
+* **per-task routers** (``_routing_baselines.py``), one per source dataset as a user deploys:
+  the dataset alone (one-hot), logistic regression on TF-IDF and on the sentence encoder's
+  embedding, kNN and an MLP on the embedding, swept like the kNN router; and a
+  **FrugalGPT-style cascade** that reads each answer (a scorer per model decides whether to
+  escalate, swept over its threshold) and an **agreement cascade**.
+* the **exchange, warm**, with one Atomic task per source dataset (``eval_name``): its learner
+  first observes every train row's outcome for every model (``Exchange.observe``), then one
+  pass per objective (``Utility(value_usd=v)`` for a log-spaced ``v``, and
+  ``MinCost(floor)``), each prompt a real ``Atomic.run`` with ``TaskPolicy(max_cascade=1)``
+  (``--contextual``: bids per input from hashed words, instead of each task's posterior)
+  followed by ``record_outcome`` with the served model's quality only (bandit feedback).
 * the **exchange, cold-start online**: no training, bandit feedback, one run per Thompson
   scale (``--online-exploration``: 1, the library's default, and 0.5, draws shrunk halfway to
   the mean); rolling accuracy of the last 100 queries at 100, 200, 400, 800 and at the end.
