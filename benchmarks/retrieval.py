@@ -34,16 +34,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime as dt
 import json
-import os
-import platform
 import random
 import statistics
+import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +53,11 @@ from rich.table import Table
 from atomic.adaptation._retrieval import Analyzer, LexicalIndex
 from atomic.models._local import _BUILTINS
 from atomic.settings import AtomicSettings
+
+if __package__ in (None, ""):  # run as a script: make the `benchmarks` package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import report_header
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "banking77"
@@ -281,30 +283,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def _versions() -> dict[str, str]:
-    found = {}
-    for name in ("atomic", "numpy", "scikit-learn", "llama-cpp-python"):
-        try:
-            found[name] = version(name)
-        except Exception:
-            found[name] = "not installed"
-    return found
-
-
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run the benchmark, print its table, write JSON; return the report."""
     args = parse_args(argv)
     started = time.perf_counter()
     report = {
-        "benchmark": "retrieval",
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "arguments": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-        },
-        "versions": _versions(),
+        **report_header("retrieval", args, ("numpy", "scikit-learn", "llama-cpp-python")),
         **run(args),
     }
     report["seconds"] = round(time.perf_counter() - started, 1)

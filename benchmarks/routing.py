@@ -46,17 +46,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import datetime as dt
 import itertools
 import json
 import os
-import platform
 import random
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +67,7 @@ from atomic.models import RouterBenchData, RouterBenchRow, load_routerbench, rep
 if __package__ in (None, ""):  # run as a script: make the `benchmarks` package importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._common import report_header
 from benchmarks._routing_baselines import cascade_families, per_task_families
 from benchmarks._routing_exchange import LearnerConfig, PassResult, run_pass, warm_states
 from benchmarks._routing_plot import plot_frontier
@@ -317,30 +315,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _versions() -> dict[str, str]:
-    found = {}
-    for name in ("atomic", "numpy", "scikit-learn", "matplotlib"):
-        try:
-            found[name] = version(name)
-        except Exception:
-            found[name] = "not installed"
-    return found
-
-
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run the benchmark, print its tables, write JSON and PNG; return the report."""
     args = parse_args(argv)
     started = time.perf_counter()
     report = {
-        "benchmark": "routing",
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "arguments": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-        },
-        "versions": _versions(),
+        **report_header("routing", args, ("numpy", "scikit-learn", "matplotlib")),
         **asyncio.run(run(args)),
     }
     report["seconds"]["total"] = round(time.perf_counter() - started, 1)
