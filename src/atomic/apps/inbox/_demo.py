@@ -1,7 +1,9 @@
 """``atomic demo inbox``: a batch of support emails through ``handle_email``, scored per step.
 
 The batch is the handwritten emails (with expected intent, facts, urgency and sentiment)
-followed by Banking77 queries wrapped as emails (intent only). Each email runs as one
+followed by Banking77 queries wrapped as emails (intent only). Before it, the tasks' memories
+start from labelled history kept apart from the batch: Banking77 training queries for intent,
+the seed emails (``seed_emails.jsonl``) for urgency and sentiment. Each email runs as one
 workflow on the chosen runner; the summary shows per step the winners' shares, mean cost,
 p50/p95 latency and accuracy against the expected answers, then throughput, and where the
 runs and their explanations are.
