@@ -38,6 +38,7 @@ from atomic.apps.inbox._rules import (
     reply_template,
     template_reply,
 )
+from atomic.apps.inbox._seeds import SEEDS_FILE, SeedEmail, load_seeds
 from atomic.apps.inbox._tasks import (
     INBOX_TASKS,
     URGENCY_LEVELS,
@@ -60,6 +61,7 @@ __all__ = [
     "QUEUE_OF_INTENT",
     "REPLY_TEMPLATE_ID",
     "ROUTER_ID",
+    "SEEDS_FILE",
     "STEP_NAMES",
     "URGENCY_LEVELS",
     "Email",
@@ -71,6 +73,7 @@ __all__ = [
     "ReplyInput",
     "RouteDecision",
     "RouteInput",
+    "SeedEmail",
     "StepTrace",
     "banking77_emails",
     "banking77_examples",
@@ -83,6 +86,7 @@ __all__ = [
     "handle_email",
     "inbox_router",
     "load_emails",
+    "load_seeds",
     "open_inbox",
     "reply",
     "reply_template",

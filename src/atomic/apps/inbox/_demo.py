@@ -1,7 +1,9 @@
 """``atomic demo inbox``: a batch of support emails through ``handle_email``, scored per step.
 
 The batch is the handwritten emails (with expected intent, facts, urgency and sentiment)
-followed by Banking77 queries wrapped as emails (intent only). Each email runs as one
+followed by Banking77 queries wrapped as emails (intent only). Before it, the tasks' memories
+start from labelled history kept apart from the batch: Banking77 training queries for intent,
+the seed emails (``seed_emails.jsonl``) for urgency and sentiment. Each email runs as one
 workflow on the chosen runner; the summary shows per step the winners' shares, mean cost,
 p50/p95 latency and accuracy against the expected answers, then throughput, and where the
 runs and their explanations are.
@@ -39,14 +41,21 @@ from atomic.apps.inbox._emails import (
 )
 from atomic.apps.inbox._runners import open_runner
 from atomic.apps.inbox._score import FACT_FIELDS, BatchScore, Outcome, percentile, score_batch
+from atomic.apps.inbox._seeds import load_seeds
+from atomic.apps.inbox._tasks import urgency
 from atomic.apps.inbox._workflow import Handled, handle_email
 from atomic.errors import AtomicError, InputValidationError
 from atomic.models import Model
 from atomic.models._registry import default_registry
 from atomic.settings import AtomicSettings
-from atomic.tasks._builtin import banking77_intent
+from atomic.tasks import Task
+from atomic.tasks._builtin import banking77_intent, sentiment
 
 __all__ = ["DEFAULT_BANKING77", "DEFAULT_SEED_PER_INTENT", "InboxReport", "run_inbox_demo"]
+
+_CALIBRATION_ROUNDS = 5
+"""Rounds in which the second half of a seed set is predicted, then learned (each round
+grows the memory by more than the tenth that triggers a retraining)."""
 
 DEFAULT_SEED_PER_INTENT = 10
 """Labelled Banking77 training queries per intent put in the intent task's memory first, as
@@ -83,6 +92,7 @@ async def run_inbox_demo(
     feedback: bool = True,
     seed_per_intent: int = DEFAULT_SEED_PER_INTENT,
     seed_path: Path | None = None,
+    seed_labels: bool = True,
 ) -> InboxReport:
     """Handle a batch of emails on ``runner``, print the summary, and return the report.
 
@@ -92,7 +102,8 @@ async def run_inbox_demo(
     records each email's expected intent, urgency and sentiment as ground truth after it is
     handled, so the exchange and the tasks' memories learn during the batch;
     ``seed_per_intent`` labelled queries per intent from ``seed_path`` (Banking77's train split
-    by default) go into the intent task's memory before the batch.
+    by default) go into the intent task's memory before the batch, and with ``seed_labels``
+    the seed emails (``seed_emails.jsonl``) into the memories of urgency and sentiment.
     """
     from atomic.apps.inbox._rules import open_inbox
 
@@ -114,6 +125,8 @@ async def run_inbox_demo(
     outcomes: list[Outcome] = []
     async with await open_inbox(settings, models=models) as atomic:
         await _seed_intents(atomic, seed_per_intent, seed_path, notes.append)
+        if seed_labels:
+            await _seed_urgency_and_sentiment(atomic, notes.append)
         async with open_runner(runner, atomic, [handle_email], notes.append) as wf_runner:
             for note in notes:
                 console.print(f"[yellow]{note}[/yellow]")
@@ -154,13 +167,51 @@ async def _seed_intents(
     except InputValidationError as exc:  # outside a checkout: the demo still runs, unseeded
         note(f"{exc.message}; the intent task starts with an empty memory.")
         return
-    kept = await atomic.remember(
-        banking77_intent, [({"text": text}, intent) for text, intent in examples]
+    kept = await _remember_calibrated(
+        atomic, banking77_intent, [({"text": text}, intent) for text, intent in examples]
     )
     note(
         f"Seeded {banking77_intent.name}'s memory with {kept} labelled Banking77 training "
         f"queries ({per_intent} per intent); its learned classifier trains on them."
     )
+
+
+async def _seed_urgency_and_sentiment(atomic: Atomic, note: Callable[[str], None]) -> None:
+    """The seed emails (``seed_emails.jsonl``, none of them in the batch) into the memories
+    of ``urgency`` and ``sentiment``."""
+    seeds = load_seeds()
+    kept = await _remember_calibrated(
+        atomic, urgency, [(seed.content(), seed.urgency) for seed in seeds]
+    )
+    await _remember_calibrated(
+        atomic, sentiment, [({"text": seed.content().text}, seed.sentiment) for seed in seeds]
+    )
+    note(
+        f"Seeded the memories of {urgency.name} and {sentiment.name} with {kept} labelled "
+        "seed emails written for the demo; their learned classifiers train on them."
+    )
+
+
+async def _remember_calibrated(
+    atomic: Atomic, task: Task[Any, Any], examples: Sequence[tuple[Any, Any]]
+) -> int:
+    """Remember ``examples``: half at once, which trains the task's classifier, then the rest
+    in rounds that it predicts before learning them.
+
+    Remembered in one go, the examples would leave the classifier with no held-out judgement:
+    it would bid its raw confidence with no evidence behind it, which the exchange draws from
+    anywhere between 0 and 1. Each later round is judged by the classifier of the rounds
+    before, as feedback would be, so it starts calibrated on half the seed set.
+    """
+    first = len(examples) // 2
+    step = max(1, -(-(len(examples) - first) // _CALIBRATION_ROUNDS))
+    chunks = [examples[:first]] + [
+        examples[i : i + step] for i in range(first, len(examples), step)
+    ]
+    kept = 0
+    for chunk in chunks:
+        kept += await atomic.remember(task, list(chunk))
+    return kept
 
 
 def _progress(console: Console) -> Progress:

@@ -39,7 +39,7 @@ from atomic.apps.inbox._tasks import (
 )
 from atomic.exchange import TaskPolicy, Utility
 from atomic.models import FunctionModel, ModelRequest, function_card
-from atomic.tasks._builtin import Money
+from atomic.tasks._builtin import Money, banking77_intent, sentiment
 
 if TYPE_CHECKING:
     from atomic._client import Atomic
@@ -405,7 +405,9 @@ async def open_inbox(
         if not any(m.id == model_id for m in chosen):
             chosen.append(make())
     atomic = await Atomic.open(settings, models=chosen, tasks=INBOX_TASKS, seed=seed)
-    for task in INBOX_TASKS:
+    # Every step of the handler keeps the inbox's agents waiting, the built-in tasks it calls
+    # (intent, sentiment) as much as its own.
+    for task in (*INBOX_TASKS, banking77_intent, sentiment):
         atomic.exchange.configure(
             task.name, TaskPolicy(objective=Utility(latency_weight=LATENCY_WEIGHT_USD_PER_S))
         )
