@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from atomic import Task
 from atomic.workflows import step, workflow
 
 
@@ -15,6 +16,10 @@ class Handled(BaseModel):
     queue: str
     merchant: str | None
     runs: list[str]
+
+
+# Declared next to the workflow: the service registers it with the workflow.
+note = Task("flow-note", input=Email, output=str, instructions="Say what the email is about.")
 
 
 @workflow

@@ -77,6 +77,9 @@ def test_a_started_workflow_runs_its_steps_as_the_callers_tenant(
         assert listed["runner"] == "embedded"
         assert [w["name"] for w in listed["workflows"]] == ["handle_email"]
         assert listed["workflows"][0]["input_schema"]["required"] == ["text"]
+        # The tasks declared next to a served workflow are registered with it.
+        tasks = [t["name"] for t in a.get("/v1/tasks").json()["tasks"]]
+        assert "flow-note" in tasks
 
         started = a.post("/v1/workflows/handle_email", json={"input": {"text": FRAUD}})
         assert started.status_code == 202, started.text

@@ -66,13 +66,10 @@ def worker(
     settings = _settings(db)
 
     async def body() -> None:
-        from atomic.workflows import load_workflows
+        from atomic.workflows import load_workflows, with_their_tasks
 
         definitions = load_workflows(workflows)
-        # The tasks defined next to the workflows are the ones their steps call by object.
-        modules = dict.fromkeys(d.fn.__module__ for d in definitions)
-        extra = [m for m in modules if m not in settings.task_modules]
-        opened = settings.model_copy(update={"task_modules": [*settings.task_modules, *extra]})
+        opened = with_their_tasks(settings, definitions)
         client = await connect_temporal(address, namespace=namespace)
         async with (
             await Atomic.open(opened) as atomic,

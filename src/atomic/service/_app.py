@@ -26,9 +26,10 @@ from atomic.service import (
 from atomic.service._idempotency import IdempotencyMiddleware
 from atomic.service._openai_serving import CHAT_TASK
 from atomic.service._problems import install_problem_handlers
-from atomic.service._workflows import open_workflows
+from atomic.service._workflows import open_workflows, served_workflows
 from atomic.settings import AtomicSettings
 from atomic.tasks import Task
+from atomic.workflows import with_their_tasks
 
 __all__ = ["app_from_env", "create_app"]
 
@@ -64,7 +65,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        atomic = await Atomic.open(resolved, models=model_list, tasks=task_list, seed=seed)
+        workflows = served_workflows(resolved)
+        atomic = await Atomic.open(
+            with_their_tasks(resolved, workflows), models=model_list, tasks=task_list, seed=seed
+        )
         if CHAT_TASK.name not in atomic.tasks:
             atomic.tasks.add(CHAT_TASK)
         app.state.atomic = atomic
@@ -76,7 +80,7 @@ def create_app(
 
             app.state.keys = KeyStore(atomic.store.engine)
         try:
-            async with open_workflows(atomic) as app.state.workflows:
+            async with open_workflows(atomic, workflows) as app.state.workflows:
                 yield
         finally:
             await atomic.aclose()

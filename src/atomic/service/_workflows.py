@@ -26,8 +26,9 @@ from atomic.workflows import WorkflowDef, WorkflowState, WorkflowStatus
 
 if TYPE_CHECKING:
     from atomic._client import Atomic
+    from atomic.settings import AtomicSettings
 
-__all__ = ["WorkflowHost", "open_workflows", "router"]
+__all__ = ["WorkflowHost", "open_workflows", "router", "served_workflows"]
 
 
 class _Runner(Protocol):
@@ -100,16 +101,24 @@ class WorkflowHost:
         return status
 
 
-@asynccontextmanager
-async def open_workflows(atomic: Atomic) -> AsyncIterator[WorkflowHost]:
-    """The runner for the settings' workflows, open while inside (none without workflows)."""
-    settings = atomic.settings
-    if not settings.workflows:
-        yield WorkflowHost(None, [])
-        return
+def served_workflows(settings: AtomicSettings) -> list[WorkflowDef[Any, Any]]:
+    """The workflows the settings name (none without ``workflows``)."""
     from atomic.workflows import load_workflows
 
-    definitions = load_workflows(settings.workflows)
+    return load_workflows(settings.workflows) if settings.workflows else []
+
+
+@asynccontextmanager
+async def open_workflows(
+    atomic: Atomic, definitions: list[WorkflowDef[Any, Any]]
+) -> AsyncIterator[WorkflowHost]:
+    """The runner for ``definitions``, open while inside (none without workflows). Open
+    ``atomic`` with :func:`~atomic.workflows.with_their_tasks` so their steps' tasks are
+    registered."""
+    settings = atomic.settings
+    if not definitions:
+        yield WorkflowHost(None, [])
+        return
     async with AsyncExitStack() as stack:
         runner: _Runner
         if settings.workflow_runner == "temporal":

@@ -27,6 +27,7 @@ from atomic.workflows._status import (
     WorkflowStatus,
     WorkflowStepStatus,
     load_workflows,
+    with_their_tasks,
 )
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ __all__ = [
     "step",
     "temporal_dev_server",
     "use_runner",
+    "with_their_tasks",
     "workflow",
 ]
 

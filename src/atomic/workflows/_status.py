@@ -10,13 +10,17 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
 from atomic.errors import ConfigError, WorkflowNotFoundError
 from atomic.workflows._api import WorkflowDef
+
+if TYPE_CHECKING:
+    from atomic.settings import AtomicSettings
 
 __all__ = [
     "WorkflowNotFoundError",
@@ -24,6 +28,7 @@ __all__ = [
     "WorkflowStatus",
     "WorkflowStepStatus",
     "load_workflows",
+    "with_their_tasks",
 ]
 
 WorkflowState = Literal["running", "succeeded", "failed", "cancelled"]
@@ -129,3 +134,15 @@ def load_workflows(specs: str | list[str]) -> list[WorkflowDef[Any, Any]]:
             "no workflows given", hint="name them as module:attribute[,module:attribute]"
         )
     return found
+
+
+def with_their_tasks(
+    settings: AtomicSettings, definitions: Sequence[WorkflowDef[Any, Any]]
+) -> AtomicSettings:
+    """``settings`` with the modules that define ``definitions`` among its task modules: the
+    tasks declared next to a workflow are the ones its steps call."""
+    modules = dict.fromkeys(d.fn.__module__ for d in definitions)
+    extra = [m for m in modules if m not in settings.task_modules]
+    if not extra:
+        return settings
+    return settings.model_copy(update={"task_modules": [*settings.task_modules, *extra]})
