@@ -134,3 +134,19 @@ def test_once_a_key_exists_serve_requires_keys_on_loopback_too(tmp_path: Path) -
         keyed = httpx.get(f"{url}/v1/tasks", headers={"Authorization": f"Bearer {secret}"})
     assert anonymous.status_code == 401
     assert keyed.status_code == 200
+
+
+def test_serve_names_a_workflow_it_cannot_serve_before_starting(tmp_path: Path) -> None:
+    def serve(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [*ATOMIC, "serve", "--port", str(free_port()), *args]
+        return subprocess.run(
+            command, env=_env(tmp_path), capture_output=True, text=True, timeout=60
+        )
+
+    missing = serve("--workflows", "nope:triage")
+    assert missing.returncode == 2
+    assert "cannot load workflow 'nope:triage'" in missing.stderr
+    assert "module:attribute" in missing.stderr
+    crowded = serve("--workers", "2", "--workflows", "tests.service._flows:handle_email")
+    assert crowded.returncode == 2
+    assert "embedded workflow runner runs in one process" in crowded.stderr

@@ -91,6 +91,10 @@ def serve(
         )
     bind = host or settings.service_host
     try:
+        if settings.workflows:  # a bad name is one message here, not a failed worker start
+            from atomic.workflows import load_workflows
+
+            load_workflows(settings.workflows)
         required = asyncio.run(decide_keys(settings, bind, keys))
         run_server(
             settings,
