@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from atomic.errors import AtomicError, WorkflowError, WorkflowNotFoundError
+from atomic.errors import AtomicError, WorkflowError
 
 __all__ = ["temporal_cancel", "temporal_list", "temporal_retry", "temporal_show"]
 
@@ -58,31 +58,19 @@ async def temporal_list(
 
 
 async def _describe(client: Any, workflow_id: str) -> Any:
-    from temporalio.service import RPCError, RPCStatusCode
+    from atomic.workflows._temporal import describe_execution
 
-    handle = client.get_workflow_handle(workflow_id)
-    try:
-        return handle, await handle.describe()
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            raise WorkflowNotFoundError(
-                f"no workflow {workflow_id!r} on the Temporal server",
-                hint="`atomic workflows list --address …` lists them",
-                context={"workflow_id": workflow_id},
-            ) from None
-        raise WorkflowError(
-            f"Temporal could not describe workflow {workflow_id!r}: {exc}",
-            hint="check the server address and namespace",
-            context={"workflow_id": workflow_id},
-        ) from exc
+    return await describe_execution(
+        client, workflow_id, hint="`atomic workflows list --address …` lists them"
+    )
 
 
 async def temporal_show(address: str, namespace: str, workflow_id: str) -> dict[str, Any]:
-    from atomic.workflows._temporal import TemporalRunner
+    from atomic.workflows._temporal import history_status
 
     client = await _client(address, namespace)
-    shown = await TemporalRunner(None, client).describe(workflow_id)
-    _, described = await _describe(client, workflow_id)
+    handle, described = await _describe(client, workflow_id)
+    shown = await history_status(client, handle, described)
     return {
         "workflow_id": workflow_id,
         "name": shown.workflow,

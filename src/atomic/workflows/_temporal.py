@@ -31,7 +31,12 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from pydantic import BaseModel, TypeAdapter
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowFailureError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionDescription,
+    WorkflowFailureError,
+    WorkflowHandle,
+)
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError, FailureError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -304,63 +309,83 @@ class TemporalRunner:
 
     async def describe(self, workflow_id: str) -> WorkflowStatus:
         """A workflow run's state, steps and output or error, from its Temporal history."""
-        handle = self.client.get_workflow_handle(workflow_id)
-        try:
-            described = await handle.describe()
-        except RPCError as exc:
-            if exc.status != RPCStatusCode.NOT_FOUND:
-                raise WorkflowError(
-                    f"Temporal could not describe workflow {workflow_id!r}: {exc}",
-                    hint="check the server address and namespace",
-                    context={"workflow_id": workflow_id},
-                ) from exc
-            raise WorkflowNotFoundError(
-                f"no workflow {workflow_id!r} in namespace {self.client.namespace!r}",
-                hint="use the id start() returned, on the same Temporal server and namespace",
-                context={"workflow_id": workflow_id},
-            ) from None
-        decode = self.client.data_converter.decode
-        args: list[Any] = []
-        steps: dict[int, WorkflowStepStatus] = {}
-        output: Any = None
-        error: str | None = None
-        async for event in handle.fetch_history_events():
-            kind = event.event_type
-            if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
-                payloads = event.workflow_execution_started_event_attributes.input.payloads
-                args = list(await decode(payloads))
-            elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-                scheduled = event.activity_task_scheduled_event_attributes
-                call = (await decode(scheduled.input.payloads))[0]
-                task = call.get("task", "?") if isinstance(call, dict) else "?"
-                steps[event.event_id] = step_status(len(steps) + 1, task, None, None)
-            elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-                done = event.activity_task_completed_event_attributes
-                if (step := steps.get(done.scheduled_event_id)) is not None:
-                    result = (await decode(done.result.payloads))[0]
-                    steps[done.scheduled_event_id] = step_status(step.step, step.task, result, None)
-            elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED:
-                failed = event.activity_task_failed_event_attributes
-                if (step := steps.get(failed.scheduled_event_id)) is not None:
-                    steps[failed.scheduled_event_id] = step_status(
-                        step.step, step.task, None, failed.failure.message
-                    )
-            elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
-                payloads = event.workflow_execution_completed_event_attributes.result.payloads
-                output = (await decode(payloads))[0] if payloads else None
-            elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
-                error = event.workflow_execution_failed_event_attributes.failure.message
-        status = described.status
-        return WorkflowStatus(
-            workflow_id=workflow_id,
-            workflow=str(args[0]) if args else described.workflow_type,
-            state=_STATES.get(status.name if status is not None else "", "running"),
-            runner="temporal",
-            tenant=args[2] if len(args) > 2 else None,
-            created_at=described.start_time,
-            updated_at=described.close_time,
-            input=args[1] if len(args) > 1 else None,
-            output=output,
-            error=error,
-            steps=list(steps.values()),
+        handle, described = await describe_execution(
+            self.client,
+            workflow_id,
+            hint="use the id start() returned, on the same Temporal server and namespace",
         )
+        return await history_status(self.client, handle, described)
+
+
+async def describe_execution(
+    client: Client, workflow_id: str, *, hint: str
+) -> tuple[WorkflowHandle[Any, Any], WorkflowExecutionDescription]:
+    """The workflow ``workflow_id``'s handle and Temporal's description of it; an unknown id
+    is :class:`~atomic.errors.WorkflowNotFoundError` with ``hint``."""
+    handle = client.get_workflow_handle(workflow_id)
+    try:
+        return handle, await handle.describe()
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise WorkflowError(
+                f"Temporal could not describe workflow {workflow_id!r}: {exc}",
+                hint="check the server address and namespace",
+                context={"workflow_id": workflow_id},
+            ) from exc
+        raise WorkflowNotFoundError(
+            f"no workflow {workflow_id!r} in namespace {client.namespace!r}",
+            hint=hint,
+            context={"workflow_id": workflow_id},
+        ) from None
+
+
+async def history_status(
+    client: Client, handle: WorkflowHandle[Any, Any], described: WorkflowExecutionDescription
+) -> WorkflowStatus:
+    """A described run as Atomic names it: state, steps and output or error from its history."""
+    workflow_id = handle.id
+    decode = client.data_converter.decode
+    args: list[Any] = []
+    steps: dict[int, WorkflowStepStatus] = {}
+    output: Any = None
+    error: str | None = None
+    async for event in handle.fetch_history_events():
+        kind = event.event_type
+        if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+            payloads = event.workflow_execution_started_event_attributes.input.payloads
+            args = list(await decode(payloads))
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            scheduled = event.activity_task_scheduled_event_attributes
+            call = (await decode(scheduled.input.payloads))[0]
+            task = call.get("task", "?") if isinstance(call, dict) else "?"
+            steps[event.event_id] = step_status(len(steps) + 1, task, None, None)
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            done = event.activity_task_completed_event_attributes
+            if (step := steps.get(done.scheduled_event_id)) is not None:
+                result = (await decode(done.result.payloads))[0]
+                steps[done.scheduled_event_id] = step_status(step.step, step.task, result, None)
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED:
+            failed = event.activity_task_failed_event_attributes
+            if (step := steps.get(failed.scheduled_event_id)) is not None:
+                steps[failed.scheduled_event_id] = step_status(
+                    step.step, step.task, None, failed.failure.message
+                )
+        elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+            payloads = event.workflow_execution_completed_event_attributes.result.payloads
+            output = (await decode(payloads))[0] if payloads else None
+        elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
+            error = event.workflow_execution_failed_event_attributes.failure.message
+    status = described.status
+    return WorkflowStatus(
+        workflow_id=workflow_id,
+        workflow=str(args[0]) if args else described.workflow_type,
+        state=_STATES.get(status.name if status is not None else "", "running"),
+        runner="temporal",
+        tenant=args[2] if len(args) > 2 else None,
+        created_at=described.start_time,
+        updated_at=described.close_time,
+        input=args[1] if len(args) > 1 else None,
+        output=output,
+        error=error,
+        steps=list(steps.values()),
+    )
