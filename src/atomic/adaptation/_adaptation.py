@@ -135,18 +135,15 @@ class Adaptation:
     async def _catch_up(self, tenant: str, task_name: str, version: int) -> None:
         """Load a classifier another process trained and saved since this one loaded it, with
         its held-out judgements (a status read in the service shows what runs elsewhere)."""
-        newer = [
-            saved
-            for saved in await self.store.load_classifiers(tenant=tenant)
-            if saved.task_name == task_name and saved.version > version
-        ]
+        newer = await self.store.load_classifiers(
+            tenant=tenant, task_name=task_name, newer_than=version
+        )
         if not newer:
             return
         self._load_classifier(newer[0])
         classifier = self.classifier(tenant, task_name)
-        for state in await self.store.load_adaptation_states():
-            mine = (state.tenant, state.task_name) == (tenant, task_name)
-            if mine and classifier is not None and "classifier" in state.state:
+        for state in await self.store.load_adaptation_states(tenant=tenant, task_name=task_name):
+            if classifier is not None and "classifier" in state.state:
                 classifier.load_state(state.state["classifier"])
 
     def _load_classifier(self, saved: ClassifierRecord) -> None:

@@ -132,11 +132,22 @@ class AdaptationLedger:
                 row = ClassifierRow(**classifier.model_dump())
                 await s.execute(upsert(self._dialect, table, [row], ["tenant", "task_name"]))
 
-    async def load_classifiers(self, *, tenant: str | None = None) -> list[ClassifierRecord]:
-        """Every saved classifier (of one tenant, or all)."""
+    async def load_classifiers(
+        self,
+        *,
+        tenant: str | None = None,
+        task_name: str | None = None,
+        newer_than: int | None = None,
+    ) -> list[ClassifierRecord]:
+        """Every saved classifier (of one tenant, or all; of one task; of a version above
+        ``newer_than``)."""
         statement = select(ClassifierRow)
         if tenant is not None:
             statement = statement.where(ClassifierRow.tenant == tenant)
+        if task_name is not None:
+            statement = statement.where(ClassifierRow.task_name == task_name)
+        if newer_than is not None:
+            statement = statement.where(ClassifierRow.version > newer_than)
         async with self._translate_errors("load classifiers"), self._sessions() as session:
             rows = (await session.execute(statement)).scalars().all()
             return [ClassifierRecord.model_validate(r, from_attributes=True) for r in rows]
@@ -192,9 +203,17 @@ class AdaptationLedger:
             rows = (await session.execute(statement)).mappings().all()
         return [MemoryRecord.model_validate(dict(row)) for row in rows]
 
-    async def load_adaptation_states(self) -> list[AdaptationStateRecord]:
+    async def load_adaptation_states(
+        self, *, tenant: str | None = None, task_name: str | None = None
+    ) -> list[AdaptationStateRecord]:
+        """Every task's adaptation state (of one tenant, or all; of one task)."""
+        statement = select(AdaptationStateRow)
+        if tenant is not None:
+            statement = statement.where(AdaptationStateRow.tenant == tenant)
+        if task_name is not None:
+            statement = statement.where(AdaptationStateRow.task_name == task_name)
         async with self._translate_errors("load adaptation state"), self._sessions() as session:
-            rows = (await session.execute(select(AdaptationStateRow))).scalars().all()
+            rows = (await session.execute(statement)).scalars().all()
             return [AdaptationStateRecord.model_validate(r, from_attributes=True) for r in rows]
 
     async def win_shares(
