@@ -66,10 +66,6 @@ class WorkflowStatus(BaseModel):
     error: str | None = None
     steps: list[WorkflowStepStatus] = Field(default_factory=list)
 
-    @property
-    def cost_usd(self) -> float:
-        return sum(s.cost_usd or 0.0 for s in self.steps)
-
 
 def step_status(position: int, task: str, result: Any, error: Any) -> WorkflowStepStatus:
     """A step from its journaled result (a ``StepResult`` as JSON) or its error."""
