@@ -4,16 +4,12 @@ bytes of every request it receives, and asks the ledger whether each was recorde
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import pytest
-import uvicorn
 from pydantic import BaseModel
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -23,6 +19,7 @@ from starlette.routing import Route
 from atomic import AtomicSettings, Task
 from atomic.models import ModelCard, OutputStrategy, Price, Residency
 from atomic.models._openai import OpenAICompatModel
+from tests.fixtures.threaded import uvicorn_in_thread
 
 
 class Ticket(BaseModel):
@@ -100,25 +97,9 @@ def capturing_peer() -> Iterator[CapturingPeer]:
         return JSONResponse(_completion())
 
     app = Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, lifespan="off", log_level="warning", ws="none")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the capturing peer (uvicorn in a thread) did not start", pytrace=False)
-        time.sleep(0.02)
-    peer = CapturingPeer(base_url=f"http://127.0.0.1:{port}/v1")
-    try:
+    with uvicorn_in_thread(app, "the capturing peer", graceful_s=None) as root:
+        peer = CapturingPeer(base_url=f"{root}/v1")
         yield peer
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
 
 
 def sync_url(store_url: str) -> str:

@@ -10,21 +10,18 @@ a product under test: it also gives, on demand, the failures a real server gives
 from __future__ import annotations
 
 import csv
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from atomic.encoders import LocalEncoder, local_encoder_installed
+from tests.fixtures.threaded import uvicorn_in_thread
 
 BANKING77 = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "banking77"
 API_KEY = "sk-encoder-test"
@@ -87,25 +84,5 @@ def embeddings_server(local_encoder: LocalEncoder) -> Iterator[EmbeddingsServer]
         return JSONResponse({"object": "list", "data": data[::-1], "model": body["model"]})
 
     app = Starlette(routes=[Route("/{scenario}/v1/embeddings", embeddings, methods=["POST"])])
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app, lifespan="off", log_level="warning", ws="none", timeout_graceful_shutdown=2
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="embeddings-server", daemon=True
-    )
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the embeddings server (uvicorn in a thread) did not start", pytrace=False)
-        time.sleep(0.02)
-    try:
-        yield EmbeddingsServer(root=f"http://127.0.0.1:{port}", api_key=API_KEY)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
+    with uvicorn_in_thread(app, "the embeddings server") as root:
+        yield EmbeddingsServer(root=root, api_key=API_KEY)

@@ -2,37 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 from benchmarks.encoders import main
 
 from atomic.encoders import LocalEncoder
-
-INTENTS = {
-    "card_arrival": ["my card has not arrived", "when will my new card arrive",
-                     "still waiting for my card to arrive", "card delivery is late"],
-    "change_pin": ["how do I change my pin", "I want a new pin code",
-                   "reset the pin of my account", "pin change please"],
-    "exchange_rate": ["what is the exchange rate for euros", "currency exchange rate today",
-                      "which rate do you use to exchange dollars", "exchange rate fees"],
-}  # fmt: skip
-QUERIES = [
-    ("my card still has not arrived", "card_arrival"),
-    ("when does the card arrive", "card_arrival"),
-    ("change my pin code", "change_pin"),
-    ("how can I reset my pin", "change_pin"),
-    ("exchange rate for dollars", "exchange_rate"),
-    ("what exchange rate do you use", "exchange_rate"),
-]
-
-
-def _write(path: Path, rows: list[tuple[str, str]]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["text", "category"])
-        writer.writerows(rows)
+from tests.benchmarks.test_retrieval_bench import INTENTS, QUERIES, _write
 
 
 def test_the_benchmark_writes_its_table_as_json(

@@ -3,9 +3,6 @@ function models (fast, deterministic) behind it."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,7 +11,6 @@ from typing import Literal
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from pydantic import BaseModel
 
@@ -25,6 +21,7 @@ from atomic.models._card import Price
 from atomic.models._function import function_card
 from atomic.service import create_app
 from atomic.settings import AtomicSettings
+from tests.fixtures.threaded import uvicorn_in_thread
 
 
 class Email(BaseModel):
@@ -161,26 +158,10 @@ class Service:
 @contextmanager
 def serve_in_thread(app: FastAPI) -> Iterator[str]:
     """uvicorn serving ``app`` on a free loopback port, in a thread; yields the base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", ws="none", timeout_graceful_shutdown=5)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="atomic-service", daemon=True
-    )
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the Atomic service (uvicorn in a thread) did not start", pytrace=False)
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
+    with uvicorn_in_thread(
+        app, "the Atomic service", lifespan="auto", graceful_s=5, start_s=60, stop_s=30
+    ) as url:
+        yield url
 
 
 def settings_for(home: Path, **overrides: object) -> AtomicSettings:

@@ -8,8 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import socket
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -17,11 +15,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from starlette.types import Receive, Scope, Send
 
 from atomic.models import OpenAICompatModel
 from atomic.service import create_app
+from tests.fixtures.threaded import uvicorn_in_thread
 from tests.service.conftest import serve_in_thread, settings_for
 
 FAULT_RATE = 0.3
@@ -85,21 +83,8 @@ class FaultyUpstream:
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[tuple[str, FaultyUpstream]]:
     app = FaultyUpstream(seed=3)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, lifespan="off", log_level="critical", timeout_graceful_shutdown=1)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}/v1", app
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
+    with uvicorn_in_thread(app, "the faulty upstream", log_level="critical", graceful_s=1) as root:
+        yield f"{root}/v1", app
 
 
 def test_every_request_succeeds_or_fails_typed_within_its_deadline(
