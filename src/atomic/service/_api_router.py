@@ -10,7 +10,7 @@ from atomic._client import Atomic
 from atomic.exchange import AuctionRecord
 from atomic.service._auth import principal
 from atomic.service._deps import Principal, get_atomic
-from atomic.service._problems import PROBLEM_JSON, Problem
+from atomic.service._problems import problem_responses
 from atomic.service._protocol import (
     AdaptationAction,
     AdaptationView,
@@ -28,10 +28,7 @@ __all__ = ["router"]
 
 
 def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {
-        s: {"model": Problem, "content": {PROBLEM_JSON: {"schema": Problem.model_json_schema()}}}
-        for s in (400, 401, 422, *statuses)
-    }
+    return problem_responses(400, 401, 422, *statuses)
 
 
 def serving(request: Request, atomic: Annotated[Atomic, Depends(get_atomic)]) -> RestServing:

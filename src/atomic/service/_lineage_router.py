@@ -14,16 +14,13 @@ from atomic._client import Atomic
 from atomic.lineage import Influence, to_prov
 from atomic.service._auth import principal
 from atomic.service._deps import Principal, get_atomic
-from atomic.service._problems import PROBLEM_JSON, Problem
+from atomic.service._problems import problem_responses
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1", tags=["lineage"])
 
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    s: {"model": Problem, "content": {PROBLEM_JSON: {"schema": Problem.model_json_schema()}}}
-    for s in (401, 404, 422)
-}
+_NOT_FOUND = problem_responses(401, 404, 422)
 
 Caller = Annotated[Principal, Depends(principal)]
 Client = Annotated[Atomic, Depends(get_atomic)]

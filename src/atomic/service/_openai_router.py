@@ -14,7 +14,7 @@ from atomic.service._auth import principal
 from atomic.service._deps import Principal, get_atomic
 from atomic.service._openai_protocol import ChatCompletion, ChatCompletionRequest
 from atomic.service._openai_serving import ChatServing, sse_chunks
-from atomic.service._problems import PROBLEM_JSON, Problem
+from atomic.service._problems import problem_responses
 
 __all__ = ["router"]
 
@@ -24,10 +24,9 @@ RUN_ID_HEADER = "x-atomic-run-id"
 
 
 def _responses() -> dict[int | str, dict[str, Any]]:
-    problem = {"model": Problem, "content": {PROBLEM_JSON: {"schema": Problem.model_json_schema()}}}
     return {
         200: {"content": {"text/event-stream": {}}, "description": "A completion or its stream."},
-        **{s: problem for s in (400, 401, 403, 404, 409, 422, 429, 502, 504)},
+        **problem_responses(400, 401, 403, 404, 409, 422, 429, 502, 504),
     }
 
 

@@ -36,7 +36,14 @@ from atomic.errors import (
     TimeoutError,
 )
 
-__all__ = ["PROBLEM_JSON", "Problem", "ServiceError", "install_problem_handlers", "problem"]
+__all__ = [
+    "PROBLEM_JSON",
+    "Problem",
+    "ServiceError",
+    "install_problem_handlers",
+    "problem",
+    "problem_responses",
+]
 
 log = logging.getLogger("atomic.service")
 
@@ -61,6 +68,12 @@ class Problem(BaseModel):
         description="On /v1/chat/completions: the same error in OpenAI's shape "
         "(`message`, `type`, `code`), which OpenAI's clients read.",
     )
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of a route for ``statuses``: each a problem document."""
+    schema = {"model": Problem, "content": {PROBLEM_JSON: {"schema": Problem.model_json_schema()}}}
+    return {status: schema for status in statuses}
 
 
 class ServiceError(AtomicError):

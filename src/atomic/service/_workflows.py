@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from atomic.errors import InputValidationError, WorkflowNotFoundError
 from atomic.service._auth import principal
 from atomic.service._deps import Principal
-from atomic.service._problems import PROBLEM_JSON, Problem
+from atomic.service._problems import problem_responses
 from atomic.structured import format_validation_errors
 from atomic.workflows import WorkflowDef, WorkflowState, WorkflowStatus
 
@@ -47,10 +47,16 @@ class _Runner(Protocol):
 class WorkflowHost:
     """The workflows this service serves, and the runner that runs them."""
 
-    def __init__(self, runner: _Runner | None, definitions: list[WorkflowDef[Any, Any]]):
+    def __init__(
+        self,
+        runner: _Runner | None,
+        definitions: list[WorkflowDef[Any, Any]],
+        kind: str = "none",
+    ) -> None:
         self.runner = runner
         self.definitions = {d.name: d for d in definitions}
-        self.kind = "none"
+        self.kind = kind
+        """The runner's kind: ``embedded``, ``temporal``, or ``none`` (no workflows)."""
 
     def get(self, name: str) -> WorkflowDef[Any, Any]:
         found = self.definitions.get(name)
@@ -139,9 +145,7 @@ async def open_workflows(
             from atomic.workflows import EmbeddedRunner
 
             runner = await stack.enter_async_context(EmbeddedRunner(atomic, definitions))
-        host = WorkflowHost(runner, definitions)
-        host.kind = settings.workflow_runner
-        yield host
+        yield WorkflowHost(runner, definitions, settings.workflow_runner)
 
 
 # The HTTP side.
@@ -171,10 +175,7 @@ class WorkflowStarted(BaseModel):
 
 
 def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {
-        s: {"model": Problem, "content": {PROBLEM_JSON: {"schema": Problem.model_json_schema()}}}
-        for s in (400, 401, 422, *statuses)
-    }
+    return problem_responses(400, 401, 422, *statuses)
 
 
 def _host(request: Request) -> WorkflowHost:
